@@ -1,0 +1,1 @@
+"""Learners, batched over a leading agent axis."""

@@ -1,0 +1,135 @@
+"""DDPG (Lillicrap et al. 2016) for many agents at once: every array has a leading agent axis.
+
+Actor and critic are flax modules; targets follow by Polyak averaging; both use optax Adam.
+Each agent's update is written for one agent and `jax.vmap`-ed over the population.
+"""
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from c3rl_jax.replay import Transition
+
+
+@dataclass(frozen=True)
+class DDPGConfig:
+    hidden: tuple[int, ...] = (64, 64)
+    actor_lr: float = 1e-3
+    critic_lr: float = 1e-3
+    gamma: float = 0.99
+    tau: float = 0.005
+    batch_size: int = 64
+
+
+class Actor(nn.Module):
+    """obs [..., obs_dim] -> action [..., act_dim] in [-1, 1]."""
+
+    hidden: tuple[int, ...]
+    act_dim: int
+
+    @nn.compact
+    def __call__(self, obs):
+        x = obs
+        for width in self.hidden:
+            x = nn.relu(nn.Dense(width)(x))
+        return jnp.tanh(nn.Dense(self.act_dim)(x))
+
+
+class Critic(nn.Module):
+    """(obs [..., obs_dim], action [..., act_dim]) -> Q [...]."""
+
+    hidden: tuple[int, ...]
+
+    @nn.compact
+    def __call__(self, obs, action):
+        x = jnp.concatenate([obs, action], axis=-1)
+        for width in self.hidden:
+            x = nn.relu(nn.Dense(width)(x))
+        return nn.Dense(1)(x)[..., 0]
+
+
+class DDPGState(NamedTuple):
+    """Network parameters, targets and optimiser states; every leaf has a leading axis [N]."""
+
+    actor: dict
+    critic: dict
+    target_actor: dict
+    target_critic: dict
+    actor_opt: optax.OptState
+    critic_opt: optax.OptState
+
+
+class DDPG:
+    """Batched DDPG: `init` builds N agents, `act` and `update` map over the agent axis."""
+
+    def __init__(self, config: DDPGConfig, obs_dim: int, act_dim: int):
+        self.config = config
+        self.obs_dim, self.act_dim = obs_dim, act_dim
+        self.actor = Actor(config.hidden, act_dim)
+        self.critic = Critic(config.hidden)
+        self.actor_tx = optax.adam(config.actor_lr)
+        self.critic_tx = optax.adam(config.critic_lr)
+
+    def init(self, key: jax.Array, n_agents: int) -> DDPGState:
+        """Independently initialised agents, leaves [N, ...], each leaf its own buffer."""
+        return jax.jit(jax.vmap(self._init_one))(jax.random.split(key, n_agents))
+
+    def _init_one(self, key: jax.Array) -> DDPGState:
+        k_actor, k_critic = jax.random.split(key)
+        obs = jnp.zeros((self.obs_dim,))
+        actor = self.actor.init(k_actor, obs)
+        critic = self.critic.init(k_critic, obs, jnp.zeros((self.act_dim,)))
+        return DDPGState(
+            actor=actor,
+            critic=critic,
+            target_actor=actor,
+            target_critic=critic,
+            actor_opt=self.actor_tx.init(actor),
+            critic_opt=self.critic_tx.init(critic),
+        )
+
+    def act(self, state: DDPGState, obs: jax.Array) -> jax.Array:
+        """Deterministic actions [N, act_dim] for observations [N, obs_dim]."""
+        return jax.vmap(self.actor.apply)(state.actor, obs)
+
+    def update(self, state: DDPGState, batch: Transition) -> tuple[DDPGState, dict]:
+        """One critic and one actor step per agent; batch leaves [N, B, ...]."""
+        return jax.vmap(self._update_one)(state, batch)
+
+    def _update_one(self, state: DDPGState, batch: Transition) -> tuple[DDPGState, dict]:
+        cfg = self.config
+        next_action = self.actor.apply(state.target_actor, batch.next_obs)
+        next_q = self.critic.apply(state.target_critic, batch.next_obs, next_action)
+        target = batch.reward + cfg.gamma * (1.0 - batch.terminated) * next_q
+        target = jax.lax.stop_gradient(target)
+
+        def critic_loss(params):
+            q = self.critic.apply(params, batch.obs, batch.action)
+            return jnp.mean((q - target) ** 2)
+
+        c_loss, c_grad = jax.value_and_grad(critic_loss)(state.critic)
+        c_updates, critic_opt = self.critic_tx.update(c_grad, state.critic_opt, state.critic)
+        critic = optax.apply_updates(state.critic, c_updates)
+
+        def actor_loss(params):
+            action = self.actor.apply(params, batch.obs)
+            return -jnp.mean(self.critic.apply(critic, batch.obs, action))
+
+        a_loss, a_grad = jax.value_and_grad(actor_loss)(state.actor)
+        a_updates, actor_opt = self.actor_tx.update(a_grad, state.actor_opt, state.actor)
+        actor = optax.apply_updates(state.actor, a_updates)
+
+        polyak = lambda t, s: (1.0 - cfg.tau) * t + cfg.tau * s  # noqa: E731
+        new_state = DDPGState(
+            actor=actor,
+            critic=critic,
+            target_actor=jax.tree.map(polyak, state.target_actor, actor),
+            target_critic=jax.tree.map(polyak, state.target_critic, critic),
+            actor_opt=actor_opt,
+            critic_opt=critic_opt,
+        )
+        return new_state, {"critic_loss": c_loss, "actor_loss": a_loss}

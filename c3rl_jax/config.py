@@ -1,0 +1,109 @@
+"""Training configuration: one frozen dataclass, resolved against the task's defaults and
+validated at the public boundary."""
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from c3rl_jax.agents.ddpg import DDPGConfig
+from c3rl_jax.errors import check
+from c3rl_jax.exploration import OUConfig
+from c3rl_jax.sharing import FIXED_MODES
+from c3rl_jax.tasks import get_task
+
+SHARING_MODES = (*FIXED_MODES, "custom")
+
+# Settings a task may tune (None in TrainConfig means "the task's default, else this").
+TUNABLE_DEFAULTS = {
+    "episodes": 100,
+    "hidden": (64, 64),
+    "actor_lr": 1e-3,
+    "critic_lr": 1e-3,
+    "gamma": 0.99,
+    "tau": 0.005,
+    "batch_size": 64,
+    "warmup_steps": 1000,
+    "buffer_size": 50_000,
+    "ou_theta": 0.15,
+    "ou_sigma": 0.2,
+    "ou_dt": 1e-2,
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a run needs besides arrays (a custom population or P go to `train`)."""
+
+    task: str = "pendulum"
+    reward: str = "dense"
+    sharing: str = "individual"
+    n_agents: int = 20
+    seed: int = 0
+    episodes_per_chunk: int = 5
+    out_dir: str | None = None
+    progress: bool = True
+    episodes: int | None = None
+    hidden: tuple[int, ...] | None = None
+    actor_lr: float | None = None
+    critic_lr: float | None = None
+    gamma: float | None = None
+    tau: float | None = None
+    batch_size: int | None = None
+    warmup_steps: int | None = None
+    buffer_size: int | None = None
+    ou_theta: float | None = None
+    ou_sigma: float | None = None
+    ou_dt: float | None = None
+
+    def resolved(self) -> "TrainConfig":
+        """Unset tunables filled from the task's defaults, then the package's; validated."""
+        check(isinstance(self.task, str), "task", self.task, "a task name")
+        task = get_task(self.task)
+        fills = {
+            name: task.defaults.get(name, default)
+            for name, default in TUNABLE_DEFAULTS.items()
+            if getattr(self, name) is None
+        }
+        config = dataclasses.replace(self, **fills)
+        config = dataclasses.replace(config, hidden=tuple(config.hidden))
+        config.validate()
+        return config
+
+    @property
+    def ddpg(self) -> DDPGConfig:
+        return DDPGConfig(self.hidden, self.actor_lr, self.critic_lr, self.gamma, self.tau,
+                          self.batch_size)
+
+    @property
+    def ou(self) -> OUConfig:
+        return OUConfig(self.ou_theta, self.ou_sigma, self.ou_dt)
+
+    def validate(self) -> None:
+        """Raise `ConfigError` naming the first bad field; expects a resolved config."""
+        task = get_task(self.task)
+        check(self.reward in task.reward_modes, "reward", self.reward,
+              f"one of {task.reward_modes} for task {self.task!r}")
+        check(self.sharing in SHARING_MODES, "sharing", self.sharing, f"one of {SHARING_MODES}")
+        for name in ("n_agents", "episodes", "episodes_per_chunk", "batch_size", "buffer_size"):
+            value = getattr(self, name)
+            check(_is_int(value) and value > 0, name, value, "a positive integer")
+        check(_is_int(self.seed), "seed", self.seed, "an integer")
+        check(_is_int(self.warmup_steps) and self.warmup_steps >= 0, "warmup_steps",
+              self.warmup_steps, "a non-negative integer")
+        check(len(self.hidden) > 0 and all(_is_int(h) and h > 0 for h in self.hidden),
+              "hidden", self.hidden, "one or more positive layer widths")
+        for name in ("actor_lr", "critic_lr", "tau", "ou_theta", "ou_dt"):
+            value = getattr(self, name)
+            check(_is_real(value) and value > 0, name, value, "a positive finite number")
+        check(_is_real(self.gamma) and 0 <= self.gamma <= 1, "gamma", self.gamma, "in [0, 1]")
+        check(self.tau <= 1, "tau", self.tau, "in (0, 1]")
+        check(_is_real(self.ou_sigma) and self.ou_sigma >= 0, "ou_sigma", self.ou_sigma,
+              "a non-negative finite number")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -1,0 +1,1 @@
+"""Environments: gymnax `Environment` subclasses whose parameters may carry an agent axis."""
