@@ -3,7 +3,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-ARGS ?=
 
 .PHONY: install test run lint bench bench-quick clean
 
@@ -18,6 +17,8 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# A small default run; pass other options with ARGS="--task ... --episodes ...".
+ARGS ?= --episodes 40
 run: $(STAMP)
 	$(BIN)/c3rl train $(ARGS)
 
@@ -27,6 +28,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m benchmarks.run_all --quick
 
 clean:
 	rm -rf $(VENV) build *.egg-info

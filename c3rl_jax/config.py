@@ -71,8 +71,9 @@ class TrainConfig:
 
     @property
     def ddpg(self) -> DDPGConfig:
-        return DDPGConfig(self.hidden, self.actor_lr, self.critic_lr, self.gamma, self.tau,
-                          self.batch_size)
+        return DDPGConfig(
+            self.hidden, self.actor_lr, self.critic_lr, self.gamma, self.tau, self.batch_size
+        )
 
     @property
     def ou(self) -> OUConfig:
@@ -81,24 +82,40 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise `ConfigError` naming the first bad field; expects a resolved config."""
         task = get_task(self.task)
-        check(self.reward in task.reward_modes, "reward", self.reward,
-              f"one of {task.reward_modes} for task {self.task!r}")
+        check(
+            self.reward in task.reward_modes,
+            "reward",
+            self.reward,
+            f"one of {task.reward_modes} for task {self.task!r}",
+        )
         check(self.sharing in SHARING_MODES, "sharing", self.sharing, f"one of {SHARING_MODES}")
         for name in ("n_agents", "episodes", "episodes_per_chunk", "batch_size", "buffer_size"):
             value = getattr(self, name)
             check(_is_int(value) and value > 0, name, value, "a positive integer")
         check(_is_int(self.seed), "seed", self.seed, "an integer")
-        check(_is_int(self.warmup_steps) and self.warmup_steps >= 0, "warmup_steps",
-              self.warmup_steps, "a non-negative integer")
-        check(len(self.hidden) > 0 and all(_is_int(h) and h > 0 for h in self.hidden),
-              "hidden", self.hidden, "one or more positive layer widths")
+        check(
+            _is_int(self.warmup_steps) and self.warmup_steps >= 0,
+            "warmup_steps",
+            self.warmup_steps,
+            "a non-negative integer",
+        )
+        check(
+            len(self.hidden) > 0 and all(_is_int(h) and h > 0 for h in self.hidden),
+            "hidden",
+            self.hidden,
+            "one or more positive layer widths",
+        )
         for name in ("actor_lr", "critic_lr", "tau", "ou_theta", "ou_dt"):
             value = getattr(self, name)
             check(_is_real(value) and value > 0, name, value, "a positive finite number")
         check(_is_real(self.gamma) and 0 <= self.gamma <= 1, "gamma", self.gamma, "in [0, 1]")
         check(self.tau <= 1, "tau", self.tau, "in (0, 1]")
-        check(_is_real(self.ou_sigma) and self.ou_sigma >= 0, "ou_sigma", self.ou_sigma,
-              "a non-negative finite number")
+        check(
+            _is_real(self.ou_sigma) and self.ou_sigma >= 0,
+            "ou_sigma",
+            self.ou_sigma,
+            "a non-negative finite number",
+        )
 
 
 def _is_int(value) -> bool:

@@ -2,7 +2,7 @@
 
 
 class ConfigError(ValueError):
-    """A user-supplied value is invalid; the message names the field, the value and what is allowed."""
+    """Invalid user input; the message names the field, the value and what is allowed."""
 
 
 def check(condition: bool, field: str, value, allowed: str) -> None:

@@ -55,7 +55,9 @@ def grouped_population(
         base = fields.get(name, jnp.full((n_agents,), getattr(base_params, name), jnp.float32))
         noise = jnp.clip(1.0 + scale * jax.random.normal(k, (n_agents,)), 0.5, 1.5)
         fields[name] = base * noise
-    return Population(params=broadcast_params(base_params, n_agents, fields), groups=jnp.asarray(groups))
+    return Population(
+        params=broadcast_params(base_params, n_agents, fields), groups=jnp.asarray(groups)
+    )
 
 
 def broadcast_params(base_params: Any, n_agents: int, overrides: Mapping[str, Any]) -> Any:
@@ -75,8 +77,12 @@ def custom_population(base_params: Any, arrays: Mapping[str, Any], groups=None) 
     check(len(arrays) > 0, "arrays", dict(arrays), "at least one parameter array")
     sizes = {}
     for name, value in arrays.items():
-        check(hasattr(base_params, name), "population field", name,
-              f"a field of {type(base_params).__name__}")
+        check(
+            hasattr(base_params, name),
+            "population field",
+            name,
+            f"a field of {type(base_params).__name__}",
+        )
         value = np.asarray(value)
         check(value.ndim == 1, f"population.{name}", value.shape, "a 1-D array [N]")
         sizes[name] = value.shape[0]
@@ -84,6 +90,8 @@ def custom_population(base_params: Any, arrays: Mapping[str, Any], groups=None) 
     check(len(set(sizes.values())) == 1, "population sizes", sizes, "one common length N")
     check(n_agents > 0, "population size", n_agents, "at least one agent")
     groups = np.arange(n_agents) if groups is None else np.asarray(groups)
-    check(groups.shape == (n_agents,), "groups", groups.shape, f"an int array of shape ({n_agents},)")
+    check(
+        groups.shape == (n_agents,), "groups", groups.shape, f"an int array of shape ({n_agents},)"
+    )
     params = broadcast_params(base_params, n_agents, arrays)
     return Population(params=params, groups=jnp.asarray(groups, jnp.int32))

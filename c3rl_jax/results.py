@@ -40,8 +40,15 @@ class Results:
         rows = []
         for g in np.unique(self.groups):
             vals = tail[self.groups == g]
-            rows.append({"group": int(g), "agents": int(vals.size), "mean": float(vals.mean()),
-                         "min": float(vals.min()), "max": float(vals.max())})
+            rows.append(
+                {
+                    "group": int(g),
+                    "agents": int(vals.size),
+                    "mean": float(vals.mean()),
+                    "min": float(vals.min()),
+                    "max": float(vals.max()),
+                }
+            )
         return rows
 
     def summary(self) -> dict:
@@ -49,7 +56,7 @@ class Results:
         return {
             "agents": n_agents,
             "episodes": episodes,
-            "final_mean_return": float(self.returns[:, -min(10, episodes):].mean()),
+            "final_mean_return": float(self.returns[:, -min(10, episodes) :].mean()),
             "compile_time_s": self.compile_time,
             "run_time_s": self.run_time,
             "wall_time_s": self.wall_time,
@@ -70,12 +77,16 @@ class Results:
             "extra": self.extra,
         }
         _atomic_write(out / "results.json", lambda f: f.write(json.dumps(meta, indent=2).encode()))
-        _atomic_write(out / "arrays.npz", lambda f: np.savez(
-            f, returns=self.returns, sharing=self.sharing, groups=self.groups))
+        _atomic_write(
+            out / "arrays.npz",
+            lambda f: np.savez(f, returns=self.returns, sharing=self.sharing, groups=self.groups),
+        )
         header = "agent,group," + ",".join(f"ep{e}" for e in range(self.returns.shape[1]))
         rows = np.column_stack([np.arange(len(self.groups)), self.groups, self.returns])
-        _atomic_write(out / "returns.csv", lambda f: np.savetxt(
-            f, rows, delimiter=",", header=header, comments="", fmt="%.6g"))
+        _atomic_write(
+            out / "returns.csv",
+            lambda f: np.savetxt(f, rows, delimiter=",", header=header, comments="", fmt="%.6g"),
+        )
         return out
 
     @classmethod
@@ -85,9 +96,15 @@ class Results:
         with np.load(out / "arrays.npz") as arrays:
             returns, sharing, groups = arrays["returns"], arrays["sharing"], arrays["groups"]
         return cls(
-            config=meta["config"], returns=returns, sharing=sharing, groups=groups,
-            episode_length=meta["episode_length"], compile_time=meta["compile_time"],
-            run_time=meta["run_time"], wall_time=meta["wall_time"], extra=meta["extra"],
+            config=meta["config"],
+            returns=returns,
+            sharing=sharing,
+            groups=groups,
+            episode_length=meta["episode_length"],
+            compile_time=meta["compile_time"],
+            run_time=meta["run_time"],
+            wall_time=meta["wall_time"],
+            extra=meta["extra"],
         )
 
 

@@ -56,8 +56,9 @@ def make_chunk(env, ddpg: DDPG, ou: OUConfig, warmup_steps: int, n_episodes: int
         n_agents = inputs.sharing.shape[0]
         high = jax.vmap(action_high)(inputs.env_params)  # [N, act_dim]
         key, k_reset = jax.random.split(state.key)
-        obs, env_state = jax.vmap(env.reset_env)(jax.random.split(k_reset, n_agents),
-                                                 inputs.env_params)
+        obs, env_state = jax.vmap(env.reset_env)(
+            jax.random.split(k_reset, n_agents), inputs.env_params
+        )
 
         def step(carry, t):
             agents, buffer, env_state, obs, noise, key, total, ret, loss = carry
@@ -87,13 +88,31 @@ def make_chunk(env, ddpg: DDPG, ou: OUConfig, warmup_steps: int, n_episodes: int
             agents, c_loss = jax.lax.cond(
                 total >= warmup_steps, learn, lambda a: (a, jnp.zeros((n_agents,))), agents
             )
-            carry = (agents, buffer, env_state, obs, noise, key, total + 1,
-                     ret + reward, loss + c_loss)
+            carry = (
+                agents,
+                buffer,
+                env_state,
+                obs,
+                noise,
+                key,
+                total + 1,
+                ret + reward,
+                loss + c_loss,
+            )
             return carry, None
 
         zeros = jnp.zeros((n_agents,))
-        init = (state.agents, state.buffer, env_state, obs, inputs.ou_mean, key,
-                state.total_steps, zeros, zeros)
+        init = (
+            state.agents,
+            state.buffer,
+            env_state,
+            obs,
+            inputs.ou_mean,
+            key,
+            state.total_steps,
+            zeros,
+            zeros,
+        )
         (agents, buffer, _, _, _, key, total, ret, loss), _ = jax.lax.scan(
             step, init, jnp.arange(n_steps)
         )
@@ -101,8 +120,9 @@ def make_chunk(env, ddpg: DDPG, ou: OUConfig, warmup_steps: int, n_episodes: int
 
     def reset_terminated(key, terminated, next_obs, env_state, inputs):
         n_agents = terminated.shape[0]
-        obs_re, state_re = jax.vmap(env.reset_env)(jax.random.split(key, n_agents),
-                                                   inputs.env_params)
+        obs_re, state_re = jax.vmap(env.reset_env)(
+            jax.random.split(key, n_agents), inputs.env_params
+        )
         pick = lambda re, st: jnp.where(  # noqa: E731
             terminated.reshape(-1, *([1] * (st.ndim - 1))), re, st
         )

@@ -38,12 +38,20 @@ def fixed_sharing(mode: str, groups: np.ndarray) -> np.ndarray:
 def validate_sharing_matrix(sharing, n_agents: int, atol: float = 1e-4) -> np.ndarray:
     """A user-supplied P as float32 [N, N], or `ConfigError`: shape, finiteness, rows sum to 1."""
     p = np.asarray(sharing, dtype=np.float64)
-    check(p.shape == (n_agents, n_agents), "sharing_matrix.shape", p.shape,
-          f"({n_agents}, {n_agents}) for {n_agents} agents")
+    check(
+        p.shape == (n_agents, n_agents),
+        "sharing_matrix.shape",
+        p.shape,
+        f"({n_agents}, {n_agents}) for {n_agents} agents",
+    )
     check(bool(np.all(np.isfinite(p))), "sharing_matrix", "non-finite entries", "finite values")
     check(bool(np.all(p >= 0)), "sharing_matrix.min", float(p.min()), "non-negative entries")
     sums = p.sum(axis=1)
     worst = int(np.argmax(np.abs(sums - 1)))
-    check(bool(np.allclose(sums, 1.0, atol=atol)), f"sharing_matrix row {worst} sum",
-          float(sums[worst]), f"every row summing to 1 (within {atol})")
+    check(
+        bool(np.allclose(sums, 1.0, atol=atol)),
+        f"sharing_matrix row {worst} sum",
+        float(sums[worst]),
+        f"every row summing to 1 (within {atol})",
+    )
     return p.astype(np.float32)

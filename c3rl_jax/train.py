@@ -38,8 +38,12 @@ def train(
 
     if population is None:
         population = task.make_population(key_pop, config.n_agents)
-    check(population.n_agents == config.n_agents, "population size", population.n_agents,
-          f"equal to n_agents={config.n_agents}")
+    check(
+        population.n_agents == config.n_agents,
+        "population size",
+        population.n_agents,
+        f"equal to n_agents={config.n_agents}",
+    )
     task.validate_params(population.params)
     groups = np.asarray(population.groups)
     sharing = _sharing_matrix(config, groups, sharing_matrix)
@@ -74,8 +78,10 @@ def train(
         returns.extend(chunk_returns)
         history.extend([sharing] * n_episodes)
         bar.update(n_episodes)
-        bar.set_postfix(mean_return=f"{chunk_returns[-1].mean():.1f}",
-                        steps_per_s=f"{len(returns) * episode_length * n_agents / run_time:.0f}")
+        bar.set_postfix(
+            mean_return=f"{chunk_returns[-1].mean():.1f}",
+            steps_per_s=f"{len(returns) * episode_length * n_agents / run_time:.0f}",
+        )
         results = Results(
             config=dataclasses.asdict(config),
             returns=np.stack(returns, axis=1),
@@ -94,9 +100,17 @@ def train(
 
 def _sharing_matrix(config: TrainConfig, groups: np.ndarray, sharing_matrix) -> np.ndarray:
     if config.sharing == "custom":
-        check(sharing_matrix is not None, "sharing_matrix", None,
-              'an [N, N] array when sharing="custom"')
+        check(
+            sharing_matrix is not None,
+            "sharing_matrix",
+            None,
+            'an [N, N] array when sharing="custom"',
+        )
         return validate_sharing_matrix(sharing_matrix, config.n_agents)
-    check(sharing_matrix is None, "sharing_matrix", "an array",
-          f'None unless sharing="custom" (sharing={config.sharing!r})')
+    check(
+        sharing_matrix is None,
+        "sharing_matrix",
+        "an array",
+        f'None unless sharing="custom" (sharing={config.sharing!r})',
+    )
     return fixed_sharing(config.sharing, groups)

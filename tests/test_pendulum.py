@@ -11,8 +11,12 @@ step = jax.jit(WindyPendulum("dense").step_env)
 
 
 def state_of(th, thdot):
-    return PendulumState(theta=jnp.float32(th), theta_dot=jnp.float32(thdot),
-                         last_u=jnp.float32(0.0), time=jnp.array(0))
+    return PendulumState(
+        theta=jnp.float32(th),
+        theta_dot=jnp.float32(thdot),
+        last_u=jnp.float32(0.0),
+        time=jnp.array(0),
+    )
 
 
 def test_matches_gymnasium_pendulum_step_for_step():
@@ -53,18 +57,21 @@ def test_sparse_reward_is_one_only_near_upright():
     env = WindyPendulum("sparse")
     sparse_step = jax.jit(env.step_env)
     rewards = {
-        th: float(sparse_step(jax.random.PRNGKey(0), state_of(th, 0.0), jnp.zeros(1),
-                              env.default_params)[2])
+        th: float(
+            sparse_step(jax.random.PRNGKey(0), state_of(th, 0.0), jnp.zeros(1), env.default_params)[
+                2
+            ]
+        )
         for th in (0.0, 0.19, -0.19, 0.21, 2 * np.pi + 0.1, np.pi)
     }
-    assert rewards == {0.0: 1.0, 0.19: 1.0, -0.19: 1.0, 0.21: 0.0, 2 * np.pi + 0.1: 1.0,
-                       np.pi: 0.0}
+    assert rewards == {0.0: 1.0, 0.19: 1.0, -0.19: 1.0, 0.21: 0.0, 2 * np.pi + 0.1: 1.0, np.pi: 0.0}
 
 
 def test_angle_normalize_wraps_into_minus_pi_pi():
     x = jnp.array([0.0, np.pi / 2, 3 * np.pi / 2, -3 * np.pi / 2, 7.0])
-    np.testing.assert_allclose(angle_normalize(x), [0, np.pi / 2, -np.pi / 2, np.pi / 2,
-                                                    7.0 - 2 * np.pi], atol=1e-6)
+    np.testing.assert_allclose(
+        angle_normalize(x), [0, np.pi / 2, -np.pi / 2, np.pi / 2, 7.0 - 2 * np.pi], atol=1e-6
+    )
 
 
 def test_unknown_reward_mode_is_a_clear_error():

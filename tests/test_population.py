@@ -40,8 +40,9 @@ def test_split_sizes():
 
 
 def test_custom_population_from_user_arrays():
-    pop = custom_population(PendulumParams(), {"w": [0.0, 0.5, 1.0], "m": [1.0, 1.1, 1.2]},
-                            groups=[0, 0, 1])
+    pop = custom_population(
+        PendulumParams(), {"w": [0.0, 0.5, 1.0], "m": [1.0, 1.1, 1.2]}, groups=[0, 0, 1]
+    )
     assert pop.n_agents == 3
     np.testing.assert_allclose(pop.params.w, [0.0, 0.5, 1.0])
     np.testing.assert_allclose(pop.params.l, [1.0, 1.0, 1.0])
@@ -62,8 +63,9 @@ def test_custom_population_rejects_bad_arrays(arrays, groups, message):
         custom_population(PendulumParams(), arrays, groups)
 
 
-@pytest.mark.parametrize(("field", "value"), [("m", 0.0), ("l", -1.0), ("w", np.nan),
-                                              ("dt", np.inf)])
+@pytest.mark.parametrize(
+    ("field", "value"), [("m", 0.0), ("l", -1.0), ("w", np.nan), ("dt", np.inf)]
+)
 def test_non_physical_parameters_are_refused(field, value):
     pop = custom_population(PendulumParams(), {field: [1.0, value]})
     with pytest.raises(ConfigError, match=f"params.{field}"):

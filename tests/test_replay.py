@@ -42,10 +42,13 @@ def filled_buffer(n_agents, n_steps, capacity=64):
 
 def test_sampling_frequencies_follow_the_sharing_matrix():
     n_agents, batch = 4, 4000
-    sharing = np.array([[1.0, 0, 0, 0], [0.5, 0.5, 0, 0], [0.1, 0.2, 0.3, 0.4],
-                        [0.25, 0.25, 0.25, 0.25]], np.float32)
-    batch_rows = replay.sample(jax.random.PRNGKey(0), filled_buffer(n_agents, 10),
-                               jnp.asarray(sharing), batch)
+    sharing = np.array(
+        [[1.0, 0, 0, 0], [0.5, 0.5, 0, 0], [0.1, 0.2, 0.3, 0.4], [0.25, 0.25, 0.25, 0.25]],
+        np.float32,
+    )
+    batch_rows = replay.sample(
+        jax.random.PRNGKey(0), filled_buffer(n_agents, 10), jnp.asarray(sharing), batch
+    )
     src = np.asarray(batch_rows.obs[..., 1]).astype(int)  # [N, B] source agent of each row
     freq = np.stack([np.bincount(row, minlength=n_agents) / batch for row in src])
     # binomial standard error <= sqrt(0.25 / 4000) ~ 0.008: 4.5 sigma tolerance
@@ -54,8 +57,9 @@ def test_sampling_frequencies_follow_the_sharing_matrix():
 
 
 def test_sampling_stays_within_what_each_agent_has_filled():
-    batch_rows = replay.sample(jax.random.PRNGKey(1), filled_buffer(3, 5),
-                               jnp.asarray(oracle(np.array([0, 0, 1]))), 500)
+    batch_rows = replay.sample(
+        jax.random.PRNGKey(1), filled_buffer(3, 5), jnp.asarray(oracle(np.array([0, 0, 1]))), 500
+    )
     written = np.asarray(batch_rows.reward)
     assert written.min() >= 0 and written.max() <= 4
     assert set(np.unique(written).tolist()) == {0, 1, 2, 3, 4}

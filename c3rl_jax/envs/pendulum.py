@@ -69,10 +69,14 @@ class WindyPendulum(environment.Environment[PendulumState, PendulumParams]):
         else:
             reward = (jnp.abs(angle_normalize(th)) < SPARSE_ANGLE).astype(jnp.float32)
         wind_torque = params.w * (params.l / 2) * jnp.cos(th)
-        new_thdot = thdot + (
-            3 * params.g / (2 * params.l) * jnp.sin(th)
-            + 3.0 / (params.m * params.l**2) * (u + wind_torque)
-        ) * params.dt
+        new_thdot = (
+            thdot
+            + (
+                3 * params.g / (2 * params.l) * jnp.sin(th)
+                + 3.0 / (params.m * params.l**2) * (u + wind_torque)
+            )
+            * params.dt
+        )
         new_thdot = jnp.clip(new_thdot, -params.max_speed, params.max_speed)
         new_th = th + new_thdot * params.dt
         state = PendulumState(theta=new_th, theta_dot=new_thdot, last_u=u, time=state.time + 1)

@@ -1,0 +1,153 @@
+"""Command line: `c3rl train ...` (also `python -m c3rl_jax train ...`)."""
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from c3rl_jax.config import SHARING_MODES, TUNABLE_DEFAULTS, TrainConfig
+from c3rl_jax.errors import ConfigError
+from c3rl_jax.results import Results
+from c3rl_jax.tasks import task_names
+
+TUNABLE_HELP = {
+    "episodes": "episodes per agent",
+    "hidden": "hidden layer widths of actor and critic, comma separated",
+    "actor_lr": "actor Adam learning rate",
+    "critic_lr": "critic Adam learning rate",
+    "gamma": "discount factor",
+    "tau": "Polyak rate of the target networks",
+    "batch_size": "minibatch rows per agent per update",
+    "warmup_steps": "steps per agent of uniform random actions before updates start",
+    "buffer_size": "replay capacity per agent, in transitions",
+    "ou_theta": "OU noise mean reversion",
+    "ou_sigma": "OU noise scale",
+    "ou_dt": "OU noise time step",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="c3rl", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("train", help="train a population of agents concurrently")
+    p.add_argument(
+        "--task",
+        default="pendulum",
+        help=f"task name: {', '.join(task_names())} (default: pendulum)",
+    )
+    p.add_argument(
+        "--reward", default="dense", help="reward mode: dense or sparse (default: dense)"
+    )
+    p.add_argument(
+        "--sharing",
+        default="individual",
+        choices=SHARING_MODES,
+        help="how agents share replay data; custom needs --sharing-matrix (default: individual)",
+    )
+    p.add_argument(
+        "--sharing-matrix",
+        type=Path,
+        default=None,
+        help="N x N row-stochastic matrix as .npy or .csv (for --sharing custom)",
+    )
+    p.add_argument(
+        "--agents", type=int, default=20, dest="n_agents", help="number of agents (default: 20)"
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="random seed; the same seed gives the same result (default: 0)",
+    )
+    p.add_argument(
+        "--out", default=None, help="output directory (default runs/TASK-REWARD-SHARING-sSEED)"
+    )
+    p.add_argument(
+        "--episodes-per-chunk",
+        type=int,
+        default=5,
+        help="episodes per jitted chunk; results are saved after each (default: 5)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    tunables = p.add_argument_group("task-tuned settings (default: the task's own)")
+    for name, default in TUNABLE_DEFAULTS.items():
+        flag = "--" + name.replace("_", "-")
+        if name == "hidden":
+            kind, shown = _widths, ",".join(map(str, default))
+        else:
+            kind, shown = type(default), default
+        tunables.add_argument(
+            flag,
+            type=kind,
+            default=None,
+            help=f"{TUNABLE_HELP[name]} (default: the task's, else {shown})",
+        )
+    return parser
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(w) for w in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not comma-separated integers") from None
+
+
+def _load_matrix(path: Path) -> np.ndarray:
+    if not path.exists():
+        raise ConfigError(f"sharing_matrix={str(path)!r} is invalid: no such file")
+    if path.suffix == ".npy":
+        return np.load(path)
+    return np.loadtxt(path, delimiter=",", ndmin=2)
+
+
+def print_summary(results: Results, out: str) -> None:
+    s = results.summary()
+    print(
+        f"\n{s['agents']} agents, {s['episodes']} episodes: mean return over the last 10 "
+        f"episodes {s['final_mean_return']:.1f}"
+    )
+    print(f"{'group':>5} {'agents':>6} {'mean':>10} {'min':>10} {'max':>10}")
+    for row in results.group_summary():
+        print(
+            f"{row['group']:>5} {row['agents']:>6} {row['mean']:>10.1f} {row['min']:>10.1f} "
+            f"{row['max']:>10.1f}"
+        )
+    print(
+        f"compile {s['compile_time_s']:.1f} s, run {s['run_time_s']:.1f} s, "
+        f"{s['agent_steps_per_s']:.0f} agent-steps/s; saved to {out}"
+    )
+
+
+def train_command(args: argparse.Namespace) -> None:
+    from c3rl_jax.train import train  # imports JAX: keep `--help` fast
+
+    out = args.out or f"runs/{args.task}-{args.reward}-{args.sharing}-s{args.seed}"
+    tunables = {name: getattr(args, name) for name in TUNABLE_DEFAULTS}
+    config = TrainConfig(
+        task=args.task,
+        reward=args.reward,
+        sharing=args.sharing,
+        n_agents=args.n_agents,
+        seed=args.seed,
+        episodes_per_chunk=args.episodes_per_chunk,
+        out_dir=out,
+        progress=not args.no_progress,
+        **{k: v for k, v in tunables.items() if v is not None},
+    )
+    matrix = None if args.sharing_matrix is None else _load_matrix(args.sharing_matrix)
+    print_summary(train(config, sharing_matrix=matrix), out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        train_command(args)
+    except ConfigError as err:
+        print(f"c3rl: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+import pytest
+
+from c3rl_jax import TrainConfig
+
+# Small enough for CI: 3 agents, 2 pendulum episodes, updates from step 100 on.
+TINY = dict(
+    n_agents=3,
+    episodes=2,
+    episodes_per_chunk=1,
+    hidden=(16,),
+    batch_size=8,
+    warmup_steps=100,
+    buffer_size=512,
+    progress=False,
+)
+
+
+@pytest.fixture
+def tiny_config():
+    return TrainConfig(**TINY)

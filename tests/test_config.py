@@ -1,0 +1,43 @@
+import dataclasses
+
+import pytest
+
+from c3rl_jax import ConfigError, TrainConfig, get_task, register_task
+from c3rl_jax.config import TUNABLE_DEFAULTS
+
+
+def test_unset_settings_come_from_the_task_then_the_package():
+    task = get_task("pendulum")
+    custom = dataclasses.replace(
+        task, name="pendulum-long", defaults={"episodes": 7, "actor_lr": 3e-4}
+    )
+    register_task(custom)
+    config = TrainConfig(task="pendulum-long", critic_lr=5e-4).resolved()
+    assert config.episodes == 7 and config.actor_lr == 3e-4  # task defaults
+    assert config.critic_lr == 5e-4  # the user's value wins
+    assert config.tau == TUNABLE_DEFAULTS["tau"]  # package default
+    assert config.ddpg.actor_lr == 3e-4 and config.ou.sigma == TUNABLE_DEFAULTS["ou_sigma"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("task", "walker", "task='walker' is invalid: one of"),
+        ("reward", "shaped", "reward='shaped' is invalid"),
+        ("sharing", "everyone", "sharing='everyone' is invalid"),
+        ("n_agents", 0, "n_agents=0 is invalid: a positive integer"),
+        ("n_agents", 2.5, "n_agents=2.5"),
+        ("episodes", -1, "episodes=-1"),
+        ("batch_size", True, "batch_size=True"),
+        ("hidden", (64, 0), "hidden=\\(64, 0\\)"),
+        ("actor_lr", float("nan"), "actor_lr=nan"),
+        ("gamma", 1.5, "gamma=1.5 is invalid: in \\[0, 1\\]"),
+        ("tau", 2.0, "tau=2.0"),
+        ("warmup_steps", -5, "warmup_steps=-5"),
+        ("ou_sigma", -0.1, "ou_sigma=-0.1"),
+        ("seed", "zero", "seed='zero'"),
+    ],
+)
+def test_bad_settings_name_the_field_and_value(field, value, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(**{field: value}).resolved()

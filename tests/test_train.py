@@ -1,0 +1,123 @@
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from c3rl_jax import ConfigError, Results, custom_population, get_task, replay, train
+from c3rl_jax.agents.ddpg import DDPG
+from c3rl_jax.cli import main
+from c3rl_jax.rollout import ChunkInputs, RunState, make_chunk
+
+
+def test_tiny_run_shapes_saves_and_loads(tiny_config, tmp_path):
+    config = dataclasses.replace(tiny_config, out_dir=str(tmp_path), sharing="oracle")
+    results = train(config)
+    assert results.returns.shape == (3, 2)
+    assert np.all(np.isfinite(results.returns))
+    assert results.sharing.shape == (2, 3, 3)
+    np.testing.assert_allclose(results.sharing.sum(axis=2), 1.0, rtol=1e-6)
+    assert results.compile_time > 0 and results.agent_steps_per_s > 0
+    for name in ("results.json", "arrays.npz", "returns.csv"):
+        assert (tmp_path / name).is_file()
+    loaded = Results.load(tmp_path)
+    np.testing.assert_array_equal(loaded.returns, results.returns)
+    np.testing.assert_array_equal(loaded.groups, results.groups)
+    assert loaded.config["sharing"] == "oracle" and loaded.config["hidden"] == [16]
+    csv = (tmp_path / "returns.csv").read_text().splitlines()
+    assert csv[0] == "agent,group,ep0,ep1" and len(csv) == 4
+
+
+def test_same_seed_same_result_other_seed_other_result(tiny_config):
+    a, b = train(tiny_config), train(tiny_config)
+    np.testing.assert_array_equal(a.returns, b.returns)
+    c = train(dataclasses.replace(tiny_config, seed=1))
+    assert not np.array_equal(a.returns, c.returns)
+
+
+def test_a_custom_sharing_matrix_changes_what_agents_learn_from(tiny_config):
+    """Same population and seed: P only matters once updates start (after episode 0)."""
+    env = get_task("pendulum").make_env("dense")
+    pop = custom_population(env.default_params, {"w": np.zeros(3)})
+    copy_first = np.array([[1.0, 0, 0], [1.0, 0, 0], [1.0, 0, 0]])
+    base = dataclasses.replace(tiny_config, episodes=3, warmup_steps=200)
+    own = train(base, population=pop)
+    shared = train(
+        dataclasses.replace(base, sharing="custom"), population=pop, sharing_matrix=copy_first
+    )
+    np.testing.assert_array_equal(own.returns[:, :1], shared.returns[:, :1])  # warm-up: same
+    assert not np.array_equal(own.returns[:, 2:], shared.returns[:, 2:])
+
+
+def test_changing_p_does_not_recompile(tiny_config):
+    config = tiny_config.resolved()
+    env = get_task("pendulum").make_env("dense")
+    ddpg = DDPG(config.ddpg, 3, 1)
+    pop = get_task("pendulum").make_population(jax.random.PRNGKey(0), 3)
+    chunk = jax.jit(make_chunk(env, ddpg, config.ou, 0, 1))
+    state = RunState(
+        ddpg.init(jax.random.PRNGKey(1), 3),
+        replay.init_buffer(3, 256, 3, 1),
+        jax.random.PRNGKey(2),
+        jnp.array(0, jnp.int32),
+    )
+    for sharing in (jnp.eye(3), jnp.full((3, 3), 1 / 3, jnp.float32)):
+        state, _ = chunk(state, ChunkInputs(pop.params, sharing, jnp.zeros((3, 1))))
+    assert chunk._cache_size() == 1
+
+
+def test_population_and_sharing_inputs_are_validated(tiny_config):
+    pop = get_task("pendulum").make_population(jax.random.PRNGKey(0), 4)
+    with pytest.raises(ConfigError, match="population size=4 is invalid: equal to n_agents=3"):
+        train(tiny_config, population=pop)
+    with pytest.raises(ConfigError, match="sharing_matrix=None"):
+        train(dataclasses.replace(tiny_config, sharing="custom"))
+    with pytest.raises(ConfigError, match="sharing_matrix='an array'"):
+        train(tiny_config, sharing_matrix=np.eye(3))
+    with pytest.raises(ConfigError, match="params.l"):
+        env = get_task("pendulum").make_env("dense")
+        train(tiny_config, population=custom_population(env.default_params, {"l": [1.0, 0.0, 1.0]}))
+
+
+def test_cli_reports_bad_input_in_one_line_and_exits_2(capsys):
+    assert main(["train", "--agents", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "c3rl: error: n_agents=0 is invalid: a positive integer"
+    assert main(["train", "--sharing", "custom", "--sharing-matrix", "missing.npy"]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_cli_trains_and_prints_a_group_summary(tmp_path, capsys):
+    np.save(tmp_path / "p.npy", np.full((3, 3), 1 / 3))
+    code = main(
+        [
+            "train",
+            "--agents",
+            "3",
+            "--episodes",
+            "1",
+            "--hidden",
+            "8",
+            "--batch-size",
+            "8",
+            "--warmup-steps",
+            "50",
+            "--buffer-size",
+            "256",
+            "--sharing",
+            "custom",
+            "--sharing-matrix",
+            str(tmp_path / "p.npy"),
+            "--out",
+            str(tmp_path / "run"),
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "group" in out and "agent-steps/s" in out
+    assert (
+        len([line for line in out.splitlines() if line.strip().startswith(("0 ", "1 ", "2 "))]) == 3
+    )
+    assert Results.load(tmp_path / "run").returns.shape == (3, 1)
