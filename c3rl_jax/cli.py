@@ -1,6 +1,7 @@
 """Command line: `c3rl train ...` (also `python -m c3rl_jax train ...`)."""
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -8,6 +9,8 @@ import numpy as np
 
 from c3rl_jax.config import SHARING_MODES, TUNABLE_DEFAULTS, TrainConfig
 from c3rl_jax.errors import ConfigError
+from c3rl_jax.guards import DivergenceError
+from c3rl_jax.interrupts import TrainingInterrupted
 from c3rl_jax.results import Results
 from c3rl_jax.tasks import task_names
 
@@ -69,6 +72,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=5,
         help="episodes per jitted chunk; results are saved after each (default: 5)",
     )
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=10,
+        help="checkpoint every this many episodes into OUT/checkpoints; 0 = never (default: 10)",
+    )
+    p.add_argument(
+        "--resume",
+        default=None,
+        metavar="DIR",
+        help="continue the run saved in DIR from its latest checkpoint; other "
+        "options are taken from the checkpoint, except --episodes",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     tunables = p.add_argument_group("task-tuned settings (default: the task's own)")
     for name, default in TUNABLE_DEFAULTS.items():
@@ -120,8 +136,15 @@ def print_summary(results: Results, out: str) -> None:
 
 
 def train_command(args: argparse.Namespace) -> None:
-    from c3rl_jax.train import train  # imports JAX: keep `--help` fast
+    from c3rl_jax.train import saved_config, train  # imports JAX: keep `--help` fast
 
+    if args.resume is not None:
+        config = saved_config(args.resume)
+        config = dataclasses.replace(
+            config, episodes=args.episodes or config.episodes, progress=not args.no_progress
+        )
+        print_summary(train(config, resume=args.resume), args.resume)
+        return
     out = args.out or f"runs/{args.task}-{args.reward}-{args.sharing}-s{args.seed}"
     tunables = {name: getattr(args, name) for name in TUNABLE_DEFAULTS}
     config = TrainConfig(
@@ -132,6 +155,7 @@ def train_command(args: argparse.Namespace) -> None:
         seed=args.seed,
         episodes_per_chunk=args.episodes_per_chunk,
         out_dir=out,
+        checkpoint_every=args.checkpoint_every,
         progress=not args.no_progress,
         **{k: v for k, v in tunables.items() if v is not None},
     )
@@ -146,6 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"c3rl: error: {err}", file=sys.stderr)
         return 2
+    except DivergenceError as err:
+        print(f"c3rl: error: {err}", file=sys.stderr)
+        return 3
+    except TrainingInterrupted as err:
+        print(f"c3rl: {err}", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -41,6 +41,7 @@ class TrainConfig:
     seed: int = 0
     episodes_per_chunk: int = 5
     out_dir: str | None = None
+    checkpoint_every: int = 10
     progress: bool = True
     episodes: int | None = None
     hidden: tuple[int, ...] | None = None
@@ -54,6 +55,16 @@ class TrainConfig:
     ou_theta: float | None = None
     ou_sigma: float | None = None
     ou_dt: float | None = None
+
+    @classmethod
+    def from_dict(cls, fields: dict) -> "TrainConfig":
+        """The inverse of `dataclasses.asdict` after a JSON round trip."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(fields) - names)
+        check(not unknown, "config fields", unknown, f"names among {sorted(names)}")
+        if fields.get("hidden") is not None:
+            fields = {**fields, "hidden": tuple(fields["hidden"])}
+        return cls(**fields)
 
     def resolved(self) -> "TrainConfig":
         """Unset tunables filled from the task's defaults, then the package's; validated."""
@@ -93,6 +104,12 @@ class TrainConfig:
             value = getattr(self, name)
             check(_is_int(value) and value > 0, name, value, "a positive integer")
         check(_is_int(self.seed), "seed", self.seed, "an integer")
+        check(
+            _is_int(self.checkpoint_every) and self.checkpoint_every >= 0,
+            "checkpoint_every",
+            self.checkpoint_every,
+            "a non-negative integer (episodes; 0 = never)",
+        )
         check(
             _is_int(self.warmup_steps) and self.warmup_steps >= 0,
             "warmup_steps",

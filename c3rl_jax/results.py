@@ -14,18 +14,25 @@ import numpy as np
 
 @dataclass
 class Results:
-    """returns: [N, E] per-agent episode returns; sharing: [E, N, N] the P used at each episode;
-    groups: [N] true labels (evaluation only); timings in seconds."""
+    """returns: [N, E] per-agent episode returns; sharing_matrices: [K, N, N] the distinct P
+    used, in order; sharing_index: [E] which of them each episode used; groups: [N] true labels
+    (evaluation only); timings in seconds."""
 
     config: dict
     returns: np.ndarray
-    sharing: np.ndarray
+    sharing_matrices: np.ndarray
+    sharing_index: np.ndarray
     groups: np.ndarray
     episode_length: int
     compile_time: float
     run_time: float
     wall_time: float
     extra: dict = field(default_factory=dict)
+
+    @property
+    def sharing(self) -> np.ndarray:
+        """[E, N, N] the P used at each episode."""
+        return self.sharing_matrices[self.sharing_index]
 
     @property
     def agent_steps_per_s(self) -> float:
@@ -63,10 +70,17 @@ class Results:
             "agent_steps_per_s": self.agent_steps_per_s,
         }
 
-    def save(self, out_dir: str | os.PathLike) -> Path:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        meta = {
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "returns": self.returns,
+            "sharing_matrices": self.sharing_matrices,
+            "sharing_index": self.sharing_index,
+            "groups": self.groups,
+        }
+
+    def meta(self) -> dict:
+        """Everything but the arrays, as JSON-serialisable values."""
+        return {
             "config": self.config,
             "episode_length": self.episode_length,
             "compile_time": self.compile_time,
@@ -76,10 +90,15 @@ class Results:
             "groups_summary": self.group_summary(),
             "extra": self.extra,
         }
-        _atomic_write(out / "results.json", lambda f: f.write(json.dumps(meta, indent=2).encode()))
+
+    def save(self, out_dir: str | os.PathLike) -> Path:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(self.meta(), indent=2).encode()
+        _atomic_write(out / "results.json", lambda f: f.write(text))
         _atomic_write(
             out / "arrays.npz",
-            lambda f: np.savez(f, returns=self.returns, sharing=self.sharing, groups=self.groups),
+            lambda f: np.savez(f, **self.arrays()),
         )
         header = "agent,group," + ",".join(f"ep{e}" for e in range(self.returns.shape[1]))
         rows = np.column_stack([np.arange(len(self.groups)), self.groups, self.returns])
@@ -94,12 +113,10 @@ class Results:
         out = Path(out_dir)
         meta = json.loads((out / "results.json").read_text())
         with np.load(out / "arrays.npz") as arrays:
-            returns, sharing, groups = arrays["returns"], arrays["sharing"], arrays["groups"]
+            arrays = dict(arrays)
         return cls(
             config=meta["config"],
-            returns=returns,
-            sharing=sharing,
-            groups=groups,
+            **arrays,
             episode_length=meta["episode_length"],
             compile_time=meta["compile_time"],
             run_time=meta["run_time"],

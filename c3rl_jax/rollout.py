@@ -13,6 +13,7 @@ import jax.numpy as jnp
 from c3rl_jax import replay
 from c3rl_jax.agents.ddpg import DDPG, DDPGState
 from c3rl_jax.exploration import OUConfig, ou_step
+from c3rl_jax.guards import finite_per_agent
 from c3rl_jax.replay import ReplayBuffer, Transition
 
 
@@ -39,7 +40,8 @@ class EpisodeStats(NamedTuple):
 
 
 def make_chunk(env, ddpg: DDPG, ou: OUConfig, warmup_steps: int, n_episodes: int):
-    """chunk(state, inputs) -> (state, EpisodeStats with leaves [n_episodes, N]).
+    """chunk(state, inputs) -> (state, EpisodeStats with leaves [n_episodes, N], [N] bool
+    whether each agent's network parameters are all finite at the end).
 
     Before `warmup_steps` per agent actions are uniform in [-1, 1] and nothing is updated;
     afterwards actions are clip(actor(obs) + OU noise, -1, 1), scaled to the action space, and
@@ -129,6 +131,7 @@ def make_chunk(env, ddpg: DDPG, ou: OUConfig, warmup_steps: int, n_episodes: int
         return pick(obs_re, next_obs), jax.tree.map(pick, state_re, env_state)
 
     def chunk(state: RunState, inputs: ChunkInputs):
-        return jax.lax.scan(lambda s, _: episode(s, inputs), state, None, length=n_episodes)
+        state, stats = jax.lax.scan(lambda s, _: episode(s, inputs), state, None, length=n_episodes)
+        return state, stats, finite_per_agent((state.agents.actor, state.agents.critic))
 
     return chunk

@@ -1,4 +1,8 @@
-"""`train(config)`: build the population, run jitted chunks of episodes, collect `Results`."""
+"""`train(config)`: build the population, run jitted chunks of episodes, collect `Results`.
+
+Between chunks the host loop checks for divergence, saves results, checkpoints every
+`checkpoint_every` episodes, and stops cleanly on SIGINT/SIGTERM (see `interrupts`).
+"""
 
 import dataclasses
 import time
@@ -10,32 +14,96 @@ from tqdm.auto import tqdm
 
 from c3rl_jax import replay
 from c3rl_jax.agents.ddpg import DDPG
+from c3rl_jax.checkpoint import Checkpointer, check_compatible
 from c3rl_jax.config import TrainConfig
 from c3rl_jax.errors import check
-from c3rl_jax.population import Population
+from c3rl_jax.guards import check_finite
+from c3rl_jax.interrupts import StopRequests, TrainingInterrupted
+from c3rl_jax.population import Population, broadcast_params
 from c3rl_jax.results import Results
 from c3rl_jax.rollout import ChunkInputs, RunState, make_chunk
 from c3rl_jax.sharing import fixed_sharing, validate_sharing_matrix
 from c3rl_jax.tasks import get_task
 
 
+@dataclasses.dataclass
+class _Run:
+    """What the host loop carries: the device state and the history so far (host arrays)."""
+
+    state: RunState
+    inputs: ChunkInputs
+    groups: np.ndarray  # [N]
+    returns: np.ndarray  # [N, E_done]
+    sharing_matrices: np.ndarray  # [K, N, N]
+    sharing_index: np.ndarray  # [E_done]
+    compile_time: float = 0.0
+    run_time: float = 0.0
+
+    @property
+    def episodes_done(self) -> int:
+        return self.returns.shape[1]
+
+    def checkpoint_tree(self) -> dict:
+        return {
+            "state": self.state,
+            "env_params": self.inputs.env_params,
+            "sharing": self.inputs.sharing,
+            "groups": self.groups,
+            "returns": self.returns,
+            "sharing_matrices": self.sharing_matrices,
+            "sharing_index": self.sharing_index,
+        }
+
+
 def train(
     config: TrainConfig | None = None,
     population: Population | None = None,
     sharing_matrix=None,
+    resume: str | None = None,
 ) -> Results:
     """Train `config.n_agents` DDPG agents concurrently and return their `Results`.
 
     population: a `Population` (params with leaves [N], groups [N]); default: the task's own.
     sharing_matrix: P [N, N] for `sharing="custom"` (rows sum to 1).
-    With `config.out_dir` set, results are saved there after every chunk.
+    resume: a run directory to continue from its latest checkpoint; `config` may then be None
+        (the saved one is used) or may differ from it only in `episodes` and `progress`.
+    With `config.out_dir` set, results are saved there after every chunk and checkpoints
+    every `config.checkpoint_every` episodes.
     """
     start = time.perf_counter()
-    config = (config or TrainConfig()).resolved()
+    if resume is None:
+        config = (config or TrainConfig()).resolved()
+        run, env, ddpg = _build(config, population, sharing_matrix)
+        checkpointer = None
+        if config.out_dir is not None and config.checkpoint_every > 0:
+            checkpointer = Checkpointer(config.out_dir)
+    else:
+        check(
+            population is None and sharing_matrix is None,
+            "population/sharing_matrix",
+            "given",
+            "None when resuming: they come from the checkpoint",
+        )
+        checkpointer = Checkpointer(resume, create=False)
+        step = checkpointer.latest()
+        meta = checkpointer.meta(step)
+        config = _resumed_config(meta["config"], config, resume)
+        run, env, ddpg = _build(config, _template_population(config), None)
+        run = _restore(checkpointer, step, meta, run)
+    return _loop(config, run, env, ddpg, checkpointer, start)
+
+
+def saved_config(run_dir: str) -> TrainConfig:
+    """The config of the latest checkpoint in `run_dir`."""
+    checkpointer = Checkpointer(run_dir, create=False)
+    return TrainConfig.from_dict(checkpointer.meta(checkpointer.latest())["config"])
+
+
+def _build(config: TrainConfig, population: Population | None, sharing_matrix):
+    """A fresh run: population, P, agents and an empty replay buffer."""
     task = get_task(config.task)
     env = task.make_env(config.reward)
     key_pop, key_init, key_run = jax.random.split(jax.random.PRNGKey(config.seed), 3)
-
     if population is None:
         population = task.make_population(key_pop, config.n_agents)
     check(
@@ -59,43 +127,130 @@ def train(
         total_steps=jnp.array(0, jnp.int32),
     )
     inputs = ChunkInputs(population.params, jnp.asarray(sharing), jnp.zeros((n_agents, act_dim)))
+    run = _Run(
+        state=state,
+        inputs=inputs,
+        groups=groups,
+        returns=np.zeros((n_agents, 0), np.float32),
+        sharing_matrices=sharing[None],
+        sharing_index=np.zeros((0,), np.int32),
+    )
+    return run, env, ddpg
 
-    compiled, compile_time = {}, 0.0
-    returns, history, run_time = [], [], 0.0
+
+def _loop(config: TrainConfig, run: _Run, env, ddpg: DDPG, checkpointer, start: float):
+    compiled = {}
+    n_agents = config.n_agents
     episode_length = env.default_params.max_steps_in_episode
-    bar = tqdm(total=config.episodes, unit="ep", disable=not config.progress, desc=config.task)
-    while len(returns) < config.episodes:
-        n_episodes = min(config.episodes_per_chunk, config.episodes - len(returns))
-        if n_episodes not in compiled:
-            t0 = time.perf_counter()
-            chunk = make_chunk(env, ddpg, config.ou, config.warmup_steps, n_episodes)
-            compiled[n_episodes] = jax.jit(chunk, donate_argnums=0).lower(state, inputs).compile()
-            compile_time += time.perf_counter() - t0
-        t0 = time.perf_counter()
-        state, stats = compiled[n_episodes](state, inputs)
-        chunk_returns = np.asarray(stats.returns)  # [E, N]; blocks until the chunk is done
-        run_time += time.perf_counter() - t0
-        returns.extend(chunk_returns)
-        history.extend([sharing] * n_episodes)
-        bar.update(n_episodes)
-        bar.set_postfix(
-            mean_return=f"{chunk_returns[-1].mean():.1f}",
-            steps_per_s=f"{len(returns) * episode_length * n_agents / run_time:.0f}",
-        )
-        results = Results(
+    last_checkpoint = run.episodes_done
+
+    def results() -> Results:
+        return Results(
             config=dataclasses.asdict(config),
-            returns=np.stack(returns, axis=1),
-            sharing=np.stack(history),
-            groups=groups,
+            returns=run.returns,
+            sharing_matrices=run.sharing_matrices,
+            sharing_index=run.sharing_index,
+            groups=run.groups,
             episode_length=episode_length,
-            compile_time=compile_time,
-            run_time=run_time,
+            compile_time=run.compile_time,
+            run_time=run.run_time,
             wall_time=time.perf_counter() - start,
         )
-        if config.out_dir is not None:
-            results.save(config.out_dir)
+
+    bar = tqdm(
+        total=config.episodes,
+        initial=run.episodes_done,
+        unit="ep",
+        disable=not config.progress,
+        desc=f"{config.task} {config.sharing}",
+    )
+    with StopRequests() as stop:
+        while run.episodes_done < config.episodes and stop.received is None:
+            n_episodes = min(config.episodes_per_chunk, config.episodes - run.episodes_done)
+            if n_episodes not in compiled:
+                t0 = time.perf_counter()
+                chunk = make_chunk(env, ddpg, config.ou, config.warmup_steps, n_episodes)
+                compiled[n_episodes] = (
+                    jax.jit(chunk, donate_argnums=0).lower(run.state, run.inputs).compile()
+                )
+                run.compile_time += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            state, stats, params_finite = compiled[n_episodes](run.state, run.inputs)
+            chunk_returns = np.asarray(stats.returns)  # [E, N]; waits for the chunk
+            run.run_time += time.perf_counter() - t0
+            check_finite(run.episodes_done, chunk_returns, stats.critic_loss, params_finite)
+            run.state = state
+            run.returns = np.concatenate([run.returns, chunk_returns.T], axis=1)
+            run.sharing_index = np.concatenate(
+                [run.sharing_index, np.full(n_episodes, len(run.sharing_matrices) - 1, np.int32)]
+            )
+            steps = n_agents * episode_length * n_episodes
+            bar.update(n_episodes)
+            bar.set_postfix(
+                mean_return=f"{chunk_returns[-1].mean():.1f}",
+                steps_per_s=f"{steps / (time.perf_counter() - t0):.0f}",
+            )
+            due = run.episodes_done - last_checkpoint >= config.checkpoint_every
+            finished = run.episodes_done == config.episodes or stop.received is not None
+            if checkpointer is not None and (due or finished):
+                meta = {**results().meta(), "n_sharing_matrices": len(run.sharing_matrices)}
+                checkpointer.save(run.episodes_done, run.checkpoint_tree(), meta)
+                last_checkpoint = run.episodes_done
+            if config.out_dir is not None:
+                results().save(config.out_dir)
     bar.close()
-    return results
+    if stop.received is not None and run.episodes_done < config.episodes:
+        raise TrainingInterrupted(
+            _interrupted_message(config, run, checkpointer, stop.received), results()
+        )
+    return results()
+
+
+def _interrupted_message(config, run, checkpointer, signal_name: str) -> str:
+    done = f"{signal_name}: stopped after episode {run.episodes_done} of {config.episodes}"
+    if checkpointer is None:
+        return f"{done}; nothing to resume from (no out_dir or checkpoint_every=0)"
+    return f"{done}; resume with: c3rl train --resume {config.out_dir}"
+
+
+def _resumed_config(saved: dict, requested: TrainConfig | None, run_dir: str) -> TrainConfig:
+    config = TrainConfig.from_dict(saved)
+    if requested is not None:
+        requested = requested.resolved()
+        check_compatible(dataclasses.asdict(config), dataclasses.asdict(requested))
+        config = dataclasses.replace(
+            config, episodes=requested.episodes, progress=requested.progress
+        )
+    return dataclasses.replace(config, out_dir=str(run_dir)).resolved()
+
+
+def _template_population(config: TrainConfig) -> Population:
+    """Shapes and dtypes of any population of this task (the values come from a checkpoint)."""
+    env = get_task(config.task).make_env(config.reward)
+    params = broadcast_params(env.default_params, config.n_agents, {})
+    return Population(params, jnp.zeros((config.n_agents,), jnp.int32))
+
+
+def _restore(checkpointer: Checkpointer, step: int, meta: dict, run: _Run) -> _Run:
+    n_agents = run.groups.shape[0]
+    n_matrices = int(meta["n_sharing_matrices"])
+    template = dataclasses.replace(
+        run,
+        returns=np.zeros((n_agents, step), np.float32),
+        sharing_matrices=np.zeros((n_matrices, n_agents, n_agents), np.float32),
+        sharing_index=np.zeros((step,), np.int32),
+    ).checkpoint_tree()
+    tree = checkpointer.restore(step, template)
+    return _Run(
+        state=tree["state"],
+        inputs=ChunkInputs(tree["env_params"], tree["sharing"], run.inputs.ou_mean),
+        groups=np.asarray(tree["groups"]),
+        returns=np.asarray(tree["returns"]),
+        sharing_matrices=np.asarray(tree["sharing_matrices"]),
+        sharing_index=np.asarray(tree["sharing_index"]),
+        compile_time=meta["compile_time"],
+        run_time=meta["run_time"],
+    )
 
 
 def _sharing_matrix(config: TrainConfig, groups: np.ndarray, sharing_matrix) -> np.ndarray:

@@ -63,7 +63,7 @@ def test_changing_p_does_not_recompile(tiny_config):
         jnp.array(0, jnp.int32),
     )
     for sharing in (jnp.eye(3), jnp.full((3, 3), 1 / 3, jnp.float32)):
-        state, _ = chunk(state, ChunkInputs(pop.params, sharing, jnp.zeros((3, 1))))
+        state, *_ = chunk(state, ChunkInputs(pop.params, sharing, jnp.zeros((3, 1))))
     assert chunk._cache_size() == 1
 
 
