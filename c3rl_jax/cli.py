@@ -9,6 +9,7 @@ import numpy as np
 
 from c3rl_jax.config import SHARING_MODES, TUNABLE_DEFAULTS, TrainConfig
 from c3rl_jax.errors import ConfigError
+from c3rl_jax.exploration import MEAN_DRAWS, MODES
 from c3rl_jax.guards import DivergenceError
 from c3rl_jax.interrupts import TrainingInterrupted
 from c3rl_jax.results import Results
@@ -27,6 +28,9 @@ TUNABLE_HELP = {
     "ou_theta": "OU noise mean reversion",
     "ou_sigma": "OU noise scale",
     "ou_dt": "OU noise time step",
+    "explore_sigma": "coordinated exploration: std sigma_0 of the per-episode OU means",
+    "explore_decay": "coordinated exploration: sigma_k = max(floor, sigma_0 * decay^k)",
+    "explore_floor": "coordinated exploration: the floor of sigma_k",
 }
 
 
@@ -86,6 +90,51 @@ def build_parser() -> argparse.ArgumentParser:
         "options are taken from the checkpoint, except --episodes",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    method = p.add_argument_group("method: exploration, rebuilds of P, seed sampling")
+    method.add_argument(
+        "--exploration",
+        choices=MODES,
+        default=None,
+        help="action noise (default: coordinated for c3rl and sysid, none for seed_sampling, "
+        "ou otherwise)",
+    )
+    method.add_argument(
+        "--mean-draws",
+        choices=MEAN_DRAWS,
+        default="stratified",
+        help="how coordinated OU means are drawn (default: stratified)",
+    )
+    method.add_argument(
+        "--rebuild-every",
+        type=int,
+        default=5,
+        help="c3rl/sysid: episodes between rebuilds of P (default: 5)",
+    )
+    method.add_argument(
+        "--rebuild-samples",
+        type=int,
+        default=20,
+        help="c3rl/sysid: recent transitions per agent used in a rebuild (default: 20)",
+    )
+    method.add_argument(
+        "--clusters",
+        type=int,
+        default=None,
+        dest="n_clusters",
+        help="c3rl/sysid: Gaussian mixture components (default: chosen by BIC)",
+    )
+    method.add_argument(
+        "--prior-scale",
+        type=float,
+        default=1.0,
+        help="seed_sampling: weight of each agent's random prior critic (default: 1.0)",
+    )
+    method.add_argument(
+        "--reward-noise",
+        type=float,
+        default=0.1,
+        help="seed_sampling: std of the fixed per-datum reward noise (default: 0.1)",
+    )
     tunables = p.add_argument_group("task-tuned settings (default: the task's own)")
     for name, default in TUNABLE_DEFAULTS.items():
         flag = "--" + name.replace("_", "-")
@@ -156,6 +205,13 @@ def train_command(args: argparse.Namespace) -> None:
         episodes_per_chunk=args.episodes_per_chunk,
         out_dir=out,
         checkpoint_every=args.checkpoint_every,
+        exploration=args.exploration,
+        mean_draws=args.mean_draws,
+        rebuild_every=args.rebuild_every,
+        rebuild_samples=args.rebuild_samples,
+        n_clusters=args.n_clusters,
+        prior_scale=args.prior_scale,
+        reward_noise=args.reward_noise,
         progress=not args.no_progress,
         **{k: v for k, v in tunables.items() if v is not None},
     )

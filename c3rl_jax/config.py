@@ -7,11 +7,16 @@ from dataclasses import dataclass
 
 from c3rl_jax.agents.ddpg import DDPGConfig
 from c3rl_jax.errors import check
-from c3rl_jax.exploration import OUConfig
+from c3rl_jax.exploration import MEAN_DRAWS, MODES, ExplorationConfig
 from c3rl_jax.sharing import FIXED_MODES
 from c3rl_jax.tasks import get_task
 
-SHARING_MODES = (*FIXED_MODES, "custom")
+# Rebuilt from data every `rebuild_every` episodes: from ANM-MM (the method) or from per-agent
+# least-squares system identification (an ablation).
+ADAPTIVE_MODES = ("c3rl", "sysid")
+SHARING_MODES = (*FIXED_MODES, "custom", *ADAPTIVE_MODES, "seed_sampling")
+# The exploration each sharing mode gets unless the user picks one.
+DEFAULT_EXPLORATION = {"c3rl": "coordinated", "sysid": "coordinated", "seed_sampling": "none"}
 
 # Settings a task may tune (None in TrainConfig means "the task's default, else this").
 TUNABLE_DEFAULTS = {
@@ -27,6 +32,9 @@ TUNABLE_DEFAULTS = {
     "ou_theta": 0.15,
     "ou_sigma": 0.2,
     "ou_dt": 1e-2,
+    "explore_sigma": 0.5,
+    "explore_decay": 0.97,
+    "explore_floor": 0.05,
 }
 
 
@@ -55,6 +63,17 @@ class TrainConfig:
     ou_theta: float | None = None
     ou_sigma: float | None = None
     ou_dt: float | None = None
+    explore_sigma: float | None = None
+    explore_decay: float | None = None
+    explore_floor: float | None = None
+    exploration: str | None = None  # None: by sharing mode (DEFAULT_EXPLORATION, else "ou")
+    mean_draws: str = "stratified"
+    rebuild_every: int = 5
+    rebuild_samples: int = 20
+    n_clusters: int | None = None  # None: chosen by BIC over 1..max_clusters
+    max_clusters: int = 6
+    prior_scale: float = 1.0  # seed sampling: weight of each agent's random prior critic
+    reward_noise: float = 0.1  # seed sampling: std of the fixed per-datum reward noise
 
     @classmethod
     def from_dict(cls, fields: dict) -> "TrainConfig":
@@ -75,6 +94,8 @@ class TrainConfig:
             for name, default in TUNABLE_DEFAULTS.items()
             if getattr(self, name) is None
         }
+        if self.exploration is None:
+            fills["exploration"] = DEFAULT_EXPLORATION.get(self.sharing, "ou")
         config = dataclasses.replace(self, **fills)
         config = dataclasses.replace(config, hidden=tuple(config.hidden))
         config.validate()
@@ -82,13 +103,30 @@ class TrainConfig:
 
     @property
     def ddpg(self) -> DDPGConfig:
+        seeded = self.sharing == "seed_sampling"
         return DDPGConfig(
-            self.hidden, self.actor_lr, self.critic_lr, self.gamma, self.tau, self.batch_size
+            self.hidden,
+            self.actor_lr,
+            self.critic_lr,
+            self.gamma,
+            self.tau,
+            self.batch_size,
+            prior_scale=self.prior_scale if seeded else 0.0,
+            reward_noise=self.reward_noise if seeded else 0.0,
         )
 
     @property
-    def ou(self) -> OUConfig:
-        return OUConfig(self.ou_theta, self.ou_sigma, self.ou_dt)
+    def explore(self) -> ExplorationConfig:
+        return ExplorationConfig(
+            mode=self.exploration,
+            theta=self.ou_theta,
+            sigma=self.ou_sigma,
+            dt=self.ou_dt,
+            mean_draws=self.mean_draws,
+            mean_sigma=self.explore_sigma,
+            mean_decay=self.explore_decay,
+            mean_floor=self.explore_floor,
+        )
 
     def validate(self) -> None:
         """Raise `ConfigError` naming the first bad field; expects a resolved config."""
@@ -121,6 +159,26 @@ class TrainConfig:
             "hidden",
             self.hidden,
             "one or more positive layer widths",
+        )
+        check(self.exploration in MODES, "exploration", self.exploration, f"one of {MODES}")
+        check(self.mean_draws in MEAN_DRAWS, "mean_draws", self.mean_draws, f"one of {MEAN_DRAWS}")
+        for name in ("rebuild_every", "rebuild_samples", "max_clusters"):
+            value = getattr(self, name)
+            check(_is_int(value) and value > 0, name, value, "a positive integer")
+        check(
+            self.n_clusters is None or (_is_int(self.n_clusters) and self.n_clusters > 0),
+            "n_clusters",
+            self.n_clusters,
+            "None (chosen by BIC) or a positive integer",
+        )
+        for name in ("explore_sigma", "explore_floor", "prior_scale", "reward_noise"):
+            value = getattr(self, name)
+            check(_is_real(value) and value >= 0, name, value, "a non-negative finite number")
+        check(
+            _is_real(self.explore_decay) and 0 < self.explore_decay <= 1,
+            "explore_decay",
+            self.explore_decay,
+            "in (0, 1]",
         )
         for name in ("actor_lr", "critic_lr", "tau", "ou_theta", "ou_dt"):
             value = getattr(self, name)

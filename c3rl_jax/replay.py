@@ -72,10 +72,14 @@ def sample_sources(key: jax.Array, sharing: jax.Array, batch_size: int) -> jax.A
     return jnp.minimum(src, n_agents - 1)
 
 
-def sample(key: jax.Array, buffer: ReplayBuffer, sharing: jax.Array, batch_size: int) -> Transition:
-    """A minibatch per agent, leaves [N, B, ...], rows drawn across agents by `sharing` [N, N]."""
+def sample(
+    key: jax.Array, buffer: ReplayBuffer, sharing: jax.Array, batch_size: int
+) -> tuple[Transition, jax.Array]:
+    """A minibatch per agent, leaves [N, B, ...], rows drawn across agents by `sharing` [N, N],
+    and each row's slot id [N, B] (source agent * capacity + index: fixed per stored datum)."""
     k_src, k_idx = jax.random.split(key)
     src = sample_sources(k_src, sharing, batch_size)  # [N, B]
     u = jax.random.uniform(k_idx, src.shape)
     idx = jnp.floor(u * buffer.fill[src]).astype(jnp.int32)  # [N, B]
-    return jax.tree.map(lambda x: x[src, idx], buffer.data)
+    batch = jax.tree.map(lambda x: x[src, idx], buffer.data)
+    return batch, src * buffer.capacity + idx

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 
 from c3rl_jax import replay
 from c3rl_jax.agents.ddpg import DDPG, DDPGState
-from c3rl_jax.exploration import OUConfig, ou_step
+from c3rl_jax.exploration import ExplorationConfig, draw_means, noise_step
 from c3rl_jax.guards import finite_per_agent
 from c3rl_jax.replay import ReplayBuffer, Transition
 
@@ -31,7 +31,7 @@ class ChunkInputs(NamedTuple):
 
     env_params: Any  # EnvParams, leaves [N]
     sharing: jax.Array  # [N, N], rows sum to 1
-    ou_mean: jax.Array  # [N, act_dim]
+    clusters: jax.Array  # [N] int, current cluster of each agent (stratified exploration)
 
 
 class EpisodeStats(NamedTuple):
@@ -39,13 +39,13 @@ class EpisodeStats(NamedTuple):
     critic_loss: jax.Array  # [N] critic loss averaged over the episode's steps (0 if no update)
 
 
-def make_chunk(env, ddpg: DDPG, ou: OUConfig, warmup_steps: int, n_episodes: int):
+def make_chunk(env, ddpg: DDPG, explore: ExplorationConfig, warmup_steps: int, n_episodes: int):
     """chunk(state, inputs) -> (state, EpisodeStats with leaves [n_episodes, N], [N] bool
     whether each agent's network parameters are all finite at the end).
 
     Before `warmup_steps` per agent actions are uniform in [-1, 1] and nothing is updated;
-    afterwards actions are clip(actor(obs) + OU noise, -1, 1), scaled to the action space, and
-    every step does one critic and one actor update per agent.
+    afterwards actions are clip(actor(obs) + noise, -1, 1) (see `exploration`), scaled to the
+    action space, and every step does one critic and one actor update per agent.
     """
     n_steps = env.default_params.max_steps_in_episode
     batch_size = ddpg.config.batch_size
@@ -57,18 +57,20 @@ def make_chunk(env, ddpg: DDPG, ou: OUConfig, warmup_steps: int, n_episodes: int
     def episode(state: RunState, inputs: ChunkInputs):
         n_agents = inputs.sharing.shape[0]
         high = jax.vmap(action_high)(inputs.env_params)  # [N, act_dim]
-        key, k_reset = jax.random.split(state.key)
+        key, k_reset, k_mean = jax.random.split(state.key, 3)
         obs, env_state = jax.vmap(env.reset_env)(
             jax.random.split(k_reset, n_agents), inputs.env_params
         )
+        episode_index = state.total_steps // n_steps
+        mean = draw_means(k_mean, episode_index, inputs.clusters, act_dim, explore)
 
         def step(carry, t):
             agents, buffer, env_state, obs, noise, key, total, ret, loss = carry
             key, k_noise, k_rand, k_env, k_sample, k_reset = jax.random.split(key, 6)
-            noise = ou_step(k_noise, noise, inputs.ou_mean, ou)
+            noise = noise_step(k_noise, noise, mean, explore)
             policy = jnp.clip(ddpg.act(agents, obs) + noise, -1.0, 1.0)
-            explore = jax.random.uniform(k_rand, (n_agents, act_dim), minval=-1.0, maxval=1.0)
-            action = jnp.where(total < warmup_steps, explore, policy)
+            random = jax.random.uniform(k_rand, (n_agents, act_dim), minval=-1.0, maxval=1.0)
+            action = jnp.where(total < warmup_steps, random, policy)
             next_obs, env_state, reward, terminated, _ = jax.vmap(env.step_env)(
                 jax.random.split(k_env, n_agents), env_state, action * high, inputs.env_params
             )
@@ -83,8 +85,8 @@ def make_chunk(env, ddpg: DDPG, ou: OUConfig, warmup_steps: int, n_episodes: int
             )
 
             def learn(agents):
-                batch = replay.sample(k_sample, buffer, inputs.sharing, batch_size)
-                agents, metrics = ddpg.update(agents, batch)
+                batch, datum = replay.sample(k_sample, buffer, inputs.sharing, batch_size)
+                agents, metrics = ddpg.update(agents, batch, datum)
                 return agents, metrics["critic_loss"]
 
             agents, c_loss = jax.lax.cond(
@@ -109,7 +111,7 @@ def make_chunk(env, ddpg: DDPG, ou: OUConfig, warmup_steps: int, n_episodes: int
             state.buffer,
             env_state,
             obs,
-            inputs.ou_mean,
+            mean,
             key,
             state.total_steps,
             zeros,

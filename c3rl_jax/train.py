@@ -13,16 +13,17 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from c3rl_jax import replay
+from c3rl_jax.adaptive import rebuild_sharing
 from c3rl_jax.agents.ddpg import DDPG
 from c3rl_jax.checkpoint import Checkpointer, check_compatible
-from c3rl_jax.config import TrainConfig
+from c3rl_jax.config import ADAPTIVE_MODES, TrainConfig
 from c3rl_jax.errors import check
 from c3rl_jax.guards import check_finite
 from c3rl_jax.interrupts import StopRequests, TrainingInterrupted
 from c3rl_jax.population import Population, broadcast_params
 from c3rl_jax.results import Results
 from c3rl_jax.rollout import ChunkInputs, RunState, make_chunk
-from c3rl_jax.sharing import fixed_sharing, validate_sharing_matrix
+from c3rl_jax.sharing import fixed_sharing, individual, uniform, validate_sharing_matrix
 from c3rl_jax.tasks import get_task
 
 
@@ -38,6 +39,7 @@ class _Run:
     sharing_index: np.ndarray  # [E_done]
     compile_time: float = 0.0
     run_time: float = 0.0
+    rebuilds: list = dataclasses.field(default_factory=list)  # records of adaptive rebuilds
 
     @property
     def episodes_done(self) -> int:
@@ -48,6 +50,7 @@ class _Run:
             "state": self.state,
             "env_params": self.inputs.env_params,
             "sharing": self.inputs.sharing,
+            "clusters": self.inputs.clusters,
             "groups": self.groups,
             "returns": self.returns,
             "sharing_matrices": self.sharing_matrices,
@@ -126,7 +129,8 @@ def _build(config: TrainConfig, population: Population | None, sharing_matrix):
         key=key_run,
         total_steps=jnp.array(0, jnp.int32),
     )
-    inputs = ChunkInputs(population.params, jnp.asarray(sharing), jnp.zeros((n_agents, act_dim)))
+    clusters = jnp.zeros((n_agents,), jnp.int32)  # one cluster until the first rebuild
+    inputs = ChunkInputs(population.params, jnp.asarray(sharing), clusters)
     run = _Run(
         state=state,
         inputs=inputs,
@@ -155,6 +159,7 @@ def _loop(config: TrainConfig, run: _Run, env, ddpg: DDPG, checkpointer, start: 
             compile_time=run.compile_time,
             run_time=run.run_time,
             wall_time=time.perf_counter() - start,
+            extra={"rebuilds": run.rebuilds},
         )
 
     bar = tqdm(
@@ -164,12 +169,13 @@ def _loop(config: TrainConfig, run: _Run, env, ddpg: DDPG, checkpointer, start: 
         disable=not config.progress,
         desc=f"{config.task} {config.sharing}",
     )
+    adaptive = config.sharing in ADAPTIVE_MODES
     with StopRequests() as stop:
         while run.episodes_done < config.episodes and stop.received is None:
-            n_episodes = min(config.episodes_per_chunk, config.episodes - run.episodes_done)
+            n_episodes = _chunk_length(config, run.episodes_done)
             if n_episodes not in compiled:
                 t0 = time.perf_counter()
-                chunk = make_chunk(env, ddpg, config.ou, config.warmup_steps, n_episodes)
+                chunk = make_chunk(env, ddpg, config.explore, config.warmup_steps, n_episodes)
                 compiled[n_episodes] = (
                     jax.jit(chunk, donate_argnums=0).lower(run.state, run.inputs).compile()
                 )
@@ -184,6 +190,8 @@ def _loop(config: TrainConfig, run: _Run, env, ddpg: DDPG, checkpointer, start: 
             run.sharing_index = np.concatenate(
                 [run.sharing_index, np.full(n_episodes, len(run.sharing_matrices) - 1, np.int32)]
             )
+            if adaptive and run.episodes_done % config.rebuild_every == 0:
+                _rebuild(config, run)
             steps = n_agents * episode_length * n_episodes
             bar.update(n_episodes)
             bar.set_postfix(
@@ -204,6 +212,31 @@ def _loop(config: TrainConfig, run: _Run, env, ddpg: DDPG, checkpointer, start: 
             _interrupted_message(config, run, checkpointer, stop.received), results()
         )
     return results()
+
+
+def _chunk_length(config: TrainConfig, done: int) -> int:
+    """Episodes in the next chunk: up to episodes_per_chunk, ending at the next rebuild."""
+    n = min(config.episodes_per_chunk, config.episodes - done)
+    if config.sharing in ADAPTIVE_MODES:
+        n = min(n, config.rebuild_every - done % config.rebuild_every)
+    return n
+
+
+def _rebuild(config: TrainConfig, run: _Run) -> None:
+    """Refit the sharing matrix from recent data (host side); P goes back in as an array."""
+    key = jax.random.fold_in(jax.random.PRNGKey(config.seed), run.episodes_done)
+    previous = np.asarray(run.inputs.sharing)
+    rebuild = rebuild_sharing(
+        config.sharing, run.state.buffer, config, key, run.groups, previous, run.episodes_done
+    )
+    if rebuild is None:
+        run.rebuilds.append({"episode": run.episodes_done, "failed": True})
+        return
+    run.rebuilds.append(rebuild.record)
+    run.inputs = run.inputs._replace(
+        sharing=jnp.asarray(rebuild.sharing), clusters=jnp.asarray(rebuild.labels, jnp.int32)
+    )
+    run.sharing_matrices = np.concatenate([run.sharing_matrices, rebuild.sharing[None]])
 
 
 def _interrupted_message(config, run, checkpointer, signal_name: str) -> str:
@@ -243,13 +276,14 @@ def _restore(checkpointer: Checkpointer, step: int, meta: dict, run: _Run) -> _R
     tree = checkpointer.restore(step, template)
     return _Run(
         state=tree["state"],
-        inputs=ChunkInputs(tree["env_params"], tree["sharing"], run.inputs.ou_mean),
+        inputs=ChunkInputs(tree["env_params"], tree["sharing"], tree["clusters"]),
         groups=np.asarray(tree["groups"]),
         returns=np.asarray(tree["returns"]),
         sharing_matrices=np.asarray(tree["sharing_matrices"]),
         sharing_index=np.asarray(tree["sharing_index"]),
         compile_time=meta["compile_time"],
         run_time=meta["run_time"],
+        rebuilds=meta["extra"]["rebuilds"],
     )
 
 
@@ -268,4 +302,8 @@ def _sharing_matrix(config: TrainConfig, groups: np.ndarray, sharing_matrix) -> 
         "an array",
         f'None unless sharing="custom" (sharing={config.sharing!r})',
     )
+    if config.sharing in ADAPTIVE_MODES:
+        return individual(config.n_agents)  # P = I until the first rebuild
+    if config.sharing == "seed_sampling":
+        return uniform(config.n_agents)  # seed sampling pools all agents' data
     return fixed_sharing(config.sharing, groups)

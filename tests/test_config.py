@@ -16,7 +16,7 @@ def test_unset_settings_come_from_the_task_then_the_package():
     assert config.episodes == 7 and config.actor_lr == 3e-4  # task defaults
     assert config.critic_lr == 5e-4  # the user's value wins
     assert config.tau == TUNABLE_DEFAULTS["tau"]  # package default
-    assert config.ddpg.actor_lr == 3e-4 and config.ou.sigma == TUNABLE_DEFAULTS["ou_sigma"]
+    assert config.ddpg.actor_lr == 3e-4 and config.explore.sigma == TUNABLE_DEFAULTS["ou_sigma"]
 
 
 @pytest.mark.parametrize(

@@ -46,7 +46,7 @@ def test_sampling_frequencies_follow_the_sharing_matrix():
         [[1.0, 0, 0, 0], [0.5, 0.5, 0, 0], [0.1, 0.2, 0.3, 0.4], [0.25, 0.25, 0.25, 0.25]],
         np.float32,
     )
-    batch_rows = replay.sample(
+    batch_rows, _ = replay.sample(
         jax.random.PRNGKey(0), filled_buffer(n_agents, 10), jnp.asarray(sharing), batch
     )
     src = np.asarray(batch_rows.obs[..., 1]).astype(int)  # [N, B] source agent of each row
@@ -57,7 +57,7 @@ def test_sampling_frequencies_follow_the_sharing_matrix():
 
 
 def test_sampling_stays_within_what_each_agent_has_filled():
-    batch_rows = replay.sample(
+    batch_rows, _ = replay.sample(
         jax.random.PRNGKey(1), filled_buffer(3, 5), jnp.asarray(oracle(np.array([0, 0, 1]))), 500
     )
     written = np.asarray(batch_rows.reward)

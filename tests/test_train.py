@@ -55,7 +55,7 @@ def test_changing_p_does_not_recompile(tiny_config):
     env = get_task("pendulum").make_env("dense")
     ddpg = DDPG(config.ddpg, 3, 1)
     pop = get_task("pendulum").make_population(jax.random.PRNGKey(0), 3)
-    chunk = jax.jit(make_chunk(env, ddpg, config.ou, 0, 1))
+    chunk = jax.jit(make_chunk(env, ddpg, config.explore, 0, 1))
     state = RunState(
         ddpg.init(jax.random.PRNGKey(1), 3),
         replay.init_buffer(3, 256, 3, 1),
@@ -63,7 +63,7 @@ def test_changing_p_does_not_recompile(tiny_config):
         jnp.array(0, jnp.int32),
     )
     for sharing in (jnp.eye(3), jnp.full((3, 3), 1 / 3, jnp.float32)):
-        state, *_ = chunk(state, ChunkInputs(pop.params, sharing, jnp.zeros((3, 1))))
+        state, *_ = chunk(state, ChunkInputs(pop.params, sharing, jnp.zeros(3, jnp.int32)))
     assert chunk._cache_size() == 1
 
 

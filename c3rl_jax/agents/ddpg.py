@@ -2,6 +2,10 @@
 
 Actor and critic are flax modules; targets follow by Polyak averaging; both use optax Adam.
 Each agent's update is written for one agent and `jax.vmap`-ed over the population.
+
+Seed sampling (Dimakopoulou, Osband, Van Roy 2018) is two options: `prior_scale > 0` gives each
+agent a fixed random prior network (critic-shaped, never trained) added to its critic, and
+`reward_noise > 0` perturbs every stored datum's reward by noise fixed per (agent, datum).
 """
 
 from dataclasses import dataclass
@@ -23,6 +27,8 @@ class DDPGConfig:
     gamma: float = 0.99
     tau: float = 0.005
     batch_size: int = 64
+    prior_scale: float = 0.0
+    reward_noise: float = 0.0
 
 
 class Actor(nn.Module):
@@ -61,6 +67,13 @@ class DDPGState(NamedTuple):
     target_critic: dict
     actor_opt: optax.OptState
     critic_opt: optax.OptState
+    prior: dict | None = None  # frozen prior critic (seed sampling), else None
+    seed: jax.Array | None = None  # per-agent key of the fixed reward noise, else None
+
+
+def datum_noise(seed: jax.Array, datum: jax.Array) -> jax.Array:
+    """Standard normal noise [B] fixed by one agent's key and each datum's slot id [B]."""
+    return jax.vmap(lambda d: jax.random.normal(jax.random.fold_in(seed, d)))(datum)
 
 
 class DDPG:
@@ -79,10 +92,11 @@ class DDPG:
         return jax.jit(jax.vmap(self._init_one))(jax.random.split(key, n_agents))
 
     def _init_one(self, key: jax.Array) -> DDPGState:
-        k_actor, k_critic = jax.random.split(key)
-        obs = jnp.zeros((self.obs_dim,))
+        k_actor, k_critic, k_prior, k_seed = jax.random.split(key, 4)
+        obs, action = jnp.zeros((self.obs_dim,)), jnp.zeros((self.act_dim,))
         actor = self.actor.init(k_actor, obs)
-        critic = self.critic.init(k_critic, obs, jnp.zeros((self.act_dim,)))
+        critic = self.critic.init(k_critic, obs, action)
+        cfg = self.config
         return DDPGState(
             actor=actor,
             critic=critic,
@@ -90,25 +104,42 @@ class DDPG:
             target_critic=critic,
             actor_opt=self.actor_tx.init(actor),
             critic_opt=self.critic_tx.init(critic),
+            prior=self.critic.init(k_prior, obs, action) if cfg.prior_scale > 0 else None,
+            seed=k_seed if cfg.reward_noise > 0 else None,
         )
+
+    def q_value(self, critic: dict, prior: dict | None, obs: jax.Array, action: jax.Array):
+        """The critic's Q [...], plus the scaled prior network's output under seed sampling."""
+        q = self.critic.apply(critic, obs, action)
+        if prior is not None:
+            q = q + self.config.prior_scale * self.critic.apply(prior, obs, action)
+        return q
 
     def act(self, state: DDPGState, obs: jax.Array) -> jax.Array:
         """Deterministic actions [N, act_dim] for observations [N, obs_dim]."""
         return jax.vmap(self.actor.apply)(state.actor, obs)
 
-    def update(self, state: DDPGState, batch: Transition) -> tuple[DDPGState, dict]:
-        """One critic and one actor step per agent; batch leaves [N, B, ...]."""
-        return jax.vmap(self._update_one)(state, batch)
+    def update(
+        self, state: DDPGState, batch: Transition, datum: jax.Array
+    ) -> tuple[DDPGState, dict]:
+        """One critic and one actor step per agent; batch leaves [N, B, ...]; datum [N, B] the
+        rows' slot ids (they fix each datum's reward noise under seed sampling)."""
+        return jax.vmap(self._update_one)(state, batch, datum)
 
-    def _update_one(self, state: DDPGState, batch: Transition) -> tuple[DDPGState, dict]:
+    def _update_one(
+        self, state: DDPGState, batch: Transition, datum: jax.Array
+    ) -> tuple[DDPGState, dict]:
         cfg = self.config
+        reward = batch.reward
+        if state.seed is not None:
+            reward = reward + cfg.reward_noise * datum_noise(state.seed, datum)
         next_action = self.actor.apply(state.target_actor, batch.next_obs)
-        next_q = self.critic.apply(state.target_critic, batch.next_obs, next_action)
-        target = batch.reward + cfg.gamma * (1.0 - batch.terminated) * next_q
+        next_q = self.q_value(state.target_critic, state.prior, batch.next_obs, next_action)
+        target = reward + cfg.gamma * (1.0 - batch.terminated) * next_q
         target = jax.lax.stop_gradient(target)
 
         def critic_loss(params):
-            q = self.critic.apply(params, batch.obs, batch.action)
+            q = self.q_value(params, state.prior, batch.obs, batch.action)
             return jnp.mean((q - target) ** 2)
 
         c_loss, c_grad = jax.value_and_grad(critic_loss)(state.critic)
@@ -117,7 +148,7 @@ class DDPG:
 
         def actor_loss(params):
             action = self.actor.apply(params, batch.obs)
-            return -jnp.mean(self.critic.apply(critic, batch.obs, action))
+            return -jnp.mean(self.q_value(critic, state.prior, batch.obs, action))
 
         a_loss, a_grad = jax.value_and_grad(actor_loss)(state.actor)
         a_updates, actor_opt = self.actor_tx.update(a_grad, state.actor_opt, state.actor)
@@ -131,5 +162,7 @@ class DDPG:
             target_critic=jax.tree.map(polyak, state.target_critic, critic),
             actor_opt=actor_opt,
             critic_opt=critic_opt,
+            prior=state.prior,
+            seed=state.seed,
         )
         return new_state, {"critic_loss": c_loss, "actor_loss": a_loss}

@@ -1,0 +1,103 @@
+"""Sharing rebuilt from data (the c3rl method and its system-identification ablation).
+
+Every `rebuild_every` episodes the host takes the `rebuild_samples` most recent transitions of
+every agent, maps them to a mechanism parameter theta (ANM-MM / GPPOM for "c3rl", per-agent
+least-squares coefficients for "sysid"), clusters theta with a Gaussian mixture, and turns the
+agents' soft assignments into P. A failed or degenerate fit keeps the previous P with a warning.
+True group labels are used only to score the clustering (ARI), never to build P.
+"""
+
+import time
+import warnings
+from typing import NamedTuple
+
+import jax
+import numpy as np
+from sklearn.metrics import adjusted_rand_score
+
+from c3rl_jax.replay import ReplayBuffer
+
+
+class Rebuild(NamedTuple):
+    """One rebuild: P [N, N], soft assignments V [N, K], agent labels [N], and its record."""
+
+    sharing: np.ndarray
+    assignments: np.ndarray
+    labels: np.ndarray
+    record: dict
+
+
+def recent_transitions(buffer: ReplayBuffer, m: int):
+    """The last m transitions of every agent as X [N*m, obs+act] = (obs, action),
+    Y [N*m, obs+1] = (obs' - obs, reward), and agent ids [N*m]."""
+    slots = (int(buffer.ptr) - 1 - np.arange(m)) % buffer.capacity
+    data = jax.tree.map(lambda x: np.asarray(x[:, slots]), buffer.data)  # [N, m, ...]
+    n_agents = data.reward.shape[0]
+    x = np.concatenate([data.obs, data.action], axis=-1)
+    y = np.concatenate([data.next_obs - data.obs, data.reward[..., None]], axis=-1)
+    agent_ids = np.repeat(np.arange(n_agents), m)
+    return x.reshape(n_agents * m, -1), y.reshape(n_agents * m, -1), agent_ids
+
+
+def sysid_theta(x: np.ndarray, y: np.ndarray, agent_ids: np.ndarray) -> np.ndarray:
+    """Per-agent least-squares fit of y on [x, 1]; theta [N, (dx+1)*dy], standardised."""
+    rows = []
+    for n in np.unique(agent_ids):
+        xn = np.column_stack([x[agent_ids == n], np.ones((agent_ids == n).sum())])
+        coef, *_ = np.linalg.lstsq(xn, y[agent_ids == n], rcond=None)
+        rows.append(coef.ravel())
+    theta = np.stack(rows)
+    return (theta - theta.mean(axis=0)) / (theta.std(axis=0) + 1e-8)
+
+
+def rebuild_sharing(
+    method: str,
+    buffer: ReplayBuffer,
+    config,
+    key: jax.Array,
+    groups,
+    previous: np.ndarray,
+    episode: int,
+) -> Rebuild | None:
+    """A new P from the buffer's recent data, or None (with a warning) if the fit failed."""
+    from c3rl_jax.causal import cluster_agents, fit_gppom  # TEMP until the causal API lands
+
+    start = time.perf_counter()
+    n_agents = previous.shape[0]
+    x, y, agent_ids = recent_transitions(buffer, config.rebuild_samples)
+    try:
+        if method == "c3rl":
+            theta = np.asarray(fit_gppom(x, y, key).theta)
+            ids = agent_ids
+        else:
+            theta = sysid_theta(x, y, agent_ids)
+            ids = np.arange(n_agents)
+        if not np.all(np.isfinite(theta)):
+            raise FloatingPointError("non-finite theta")
+        clusters = cluster_agents(
+            theta,
+            ids,
+            n_agents,
+            n_components=config.n_clusters,
+            max_components=config.max_clusters,
+            seed=int(jax.random.randint(key, (), 0, 2**31 - 1)),
+        )
+    except (ValueError, FloatingPointError, np.linalg.LinAlgError) as err:
+        warnings.warn(
+            f"episode {episode}: {method} rebuild failed ({err}); keeping the "
+            "previous sharing matrix",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return None
+    record = {
+        "episode": episode,
+        "seconds": time.perf_counter() - start,
+        "n_clusters": int(clusters.assignments.shape[1]),
+        "ari": float(adjusted_rand_score(np.asarray(groups), clusters.labels)),
+        "labels": clusters.labels.tolist(),
+        "assignments": np.round(clusters.assignments, 6).tolist(),
+    }
+    return Rebuild(
+        clusters.sharing.astype(np.float32), clusters.assignments, clusters.labels, record
+    )
