@@ -90,6 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
         "options are taken from the checkpoint, except --episodes",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument(
+        "--profile",
+        default=None,
+        metavar="DIR",
+        dest="profile_dir",
+        help="write a jax.profiler trace of the first 3 chunks to DIR (open with TensorBoard's "
+        "profile plugin or ui.perfetto.dev)",
+    )
     method = p.add_argument_group("method: exploration, rebuilds of P, seed sampling")
     method.add_argument(
         "--exploration",
@@ -205,6 +213,7 @@ def train_command(args: argparse.Namespace) -> None:
         episodes_per_chunk=args.episodes_per_chunk,
         out_dir=out,
         checkpoint_every=args.checkpoint_every,
+        profile_dir=args.profile_dir,
         exploration=args.exploration,
         mean_draws=args.mean_draws,
         rebuild_every=args.rebuild_every,

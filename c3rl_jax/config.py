@@ -50,6 +50,8 @@ class TrainConfig:
     episodes_per_chunk: int = 5
     out_dir: str | None = None
     checkpoint_every: int = 10
+    profile_dir: str | None = None  # write a jax.profiler trace of the first chunks here
+
     progress: bool = True
     episodes: int | None = None
     hidden: tuple[int, ...] | None = None

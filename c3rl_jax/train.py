@@ -5,6 +5,7 @@ Between chunks the host loop checks for divergence, saves results, checkpoints e
 """
 
 import dataclasses
+import sys
 import time
 
 import jax
@@ -20,11 +21,14 @@ from c3rl_jax.config import ADAPTIVE_MODES, TrainConfig
 from c3rl_jax.errors import check
 from c3rl_jax.guards import check_finite
 from c3rl_jax.interrupts import StopRequests, TrainingInterrupted
+from c3rl_jax.memory import check_fits, learner_bytes_per_agent, replay_bytes_per_agent
 from c3rl_jax.population import Population, broadcast_params
 from c3rl_jax.results import Results
 from c3rl_jax.rollout import ChunkInputs, RunState, make_chunk
 from c3rl_jax.sharing import fixed_sharing, individual, uniform, validate_sharing_matrix
 from c3rl_jax.tasks import get_task
+
+PROFILED_CHUNKS = 3  # chunks traced by jax.profiler when config.profile_dir is set
 
 
 @dataclasses.dataclass
@@ -106,6 +110,19 @@ def _build(config: TrainConfig, population: Population | None, sharing_matrix):
     """A fresh run: population, P, agents and an empty replay buffer."""
     task = get_task(config.task)
     env = task.make_env(config.reward)
+    n_agents = config.n_agents
+    obs_dim = env.observation_space(env.default_params).shape[0]
+    act_dim = env.action_space(env.default_params).shape[0]
+    per_agent = replay_bytes_per_agent(config.buffer_size, obs_dim, act_dim)
+    per_agent += learner_bytes_per_agent(config.hidden, obs_dim, act_dim)
+    per_agent += 2 * n_agents * 4  # its rows of P and of the P history's first entry
+    check_fits(n_agents, per_agent, jax.devices()[0])
+    if config.progress:
+        print(
+            f"{n_agents} agents x {per_agent / 2**20:.2f} MiB (replay, networks, P) = "
+            f"{n_agents * per_agent / 2**30:.2f} GiB",
+            file=sys.stderr,
+        )
     key_pop, key_init, key_run = jax.random.split(jax.random.PRNGKey(config.seed), 3)
     if population is None:
         population = task.make_population(key_pop, config.n_agents)
@@ -118,10 +135,6 @@ def _build(config: TrainConfig, population: Population | None, sharing_matrix):
     task.validate_params(population.params)
     groups = np.asarray(population.groups)
     sharing = _sharing_matrix(config, groups, sharing_matrix)
-
-    n_agents = config.n_agents
-    obs_dim = env.observation_space(env.default_params).shape[0]
-    act_dim = env.action_space(env.default_params).shape[0]
     ddpg = DDPG(config.ddpg, obs_dim, act_dim)
     state = RunState(
         agents=ddpg.init(key_init, n_agents),
@@ -170,6 +183,7 @@ def _loop(config: TrainConfig, run: _Run, env, ddpg: DDPG, checkpointer, start: 
         desc=f"{config.task} {config.sharing}",
     )
     adaptive = config.sharing in ADAPTIVE_MODES
+    chunks_run = 0
     with StopRequests() as stop:
         while run.episodes_done < config.episodes and stop.received is None:
             n_episodes = _chunk_length(config, run.episodes_done)
@@ -180,10 +194,18 @@ def _loop(config: TrainConfig, run: _Run, env, ddpg: DDPG, checkpointer, start: 
                     jax.jit(chunk, donate_argnums=0).lower(run.state, run.inputs).compile()
                 )
                 run.compile_time += time.perf_counter() - t0
+            profiling = config.profile_dir is not None and chunks_run < PROFILED_CHUNKS
+            if profiling and chunks_run == 0:
+                jax.profiler.start_trace(config.profile_dir)
             t0 = time.perf_counter()
             state, stats, params_finite = compiled[n_episodes](run.state, run.inputs)
             chunk_returns = np.asarray(stats.returns)  # [E, N]; waits for the chunk
             run.run_time += time.perf_counter() - t0
+            chunks_run += 1
+            if profiling and (
+                chunks_run == PROFILED_CHUNKS or run.episodes_done + n_episodes >= config.episodes
+            ):
+                jax.profiler.stop_trace()
             check_finite(run.episodes_done, chunk_returns, stats.critic_loss, params_finite)
             run.state = state
             run.returns = np.concatenate([run.returns, chunk_returns.T], axis=1)

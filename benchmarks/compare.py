@@ -1,0 +1,221 @@
+"""The paper's comparison: every method on every task and reward mode, several seeds.
+
+Each run is `train()` with 20 agents, saved under benchmarks/results/compare/TASK-REWARD/
+METHOD/seedS (a run already complete there is skipped, so an interrupted suite resumes).
+Writes compare.json, compare.md (table) and, per task and reward mode, a learning-curve PNG,
+plus for c3rl a PNG of the final P and of cluster ARI over episodes.
+
+    python -m benchmarks.compare [--quick] [--seeds 5] [--tasks pendulum-dense ...]
+
+Episodes to threshold: the first episode whose population-mean return, averaged over a
+5-episode window, reaches the task's threshold (THRESHOLDS below); runs that never reach it
+count as not reached and are left out of the mean (the table says how many reached).
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from scipy import stats
+
+from benchmarks.common import RESULTS_DIR, environment
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+METHODS = {
+    "individual": {"sharing": "individual"},
+    "global": {"sharing": "global"},
+    "oracle": {"sharing": "oracle"},
+    "c3rl": {"sharing": "c3rl"},
+    "c3rl_no_coord": {"sharing": "c3rl", "exploration": "gaussian"},
+    "c3rl_sysid": {"sharing": "sysid"},
+    "seed_sampling": {"sharing": "seed_sampling"},
+}
+
+# Population-mean episode return that counts as "solved enough" per task and reward mode.
+THRESHOLDS = {
+    ("pendulum", "dense"): -400.0,
+    ("pendulum", "sparse"): 60.0,
+    ("ar", "dense"): -30.0,
+    ("ar", "sparse"): 30.0,
+    ("cartpole_swingup", "dense"): 150.0,
+    ("cartpole_swingup", "sparse"): 50.0,
+}
+WINDOW = 5
+OUT = RESULTS_DIR / "compare"
+
+
+def run_one(task: str, reward: str, method: str, seed: int, episodes: int | None) -> dict:
+    """Train one (task, reward, method, seed), or load it if already complete."""
+    from c3rl_jax import Results, TrainConfig, train
+
+    out = OUT / f"{task}-{reward}" / method / f"seed{seed}"
+    config = TrainConfig(
+        task=task,
+        reward=reward,
+        seed=seed,
+        n_agents=20,
+        episodes=episodes,
+        out_dir=str(out),
+        progress=False,
+        checkpoint_every=0,
+        **METHODS[method],
+    ).resolved()
+    if (out / "results.json").exists():
+        done = Results.load(out)
+        if done.returns.shape[1] == config.episodes:
+            return summarise(done)
+    return summarise(train(config))
+
+
+def summarise(results) -> dict:
+    curve = results.returns.mean(axis=0)  # [E] population-mean return per episode
+    return {
+        "curve": curve.tolist(),
+        "wall_time_s": results.wall_time,
+        "rebuilds": results.extra.get("rebuilds", []),
+        "final_sharing": results.sharing_matrices[-1].tolist(),
+    }
+
+
+def episodes_to_threshold(curve: np.ndarray, threshold: float) -> float:
+    smooth = np.convolve(curve, np.ones(WINDOW) / WINDOW, mode="valid")
+    hit = np.flatnonzero(smooth >= threshold)
+    return float(hit[0] + WINDOW) if hit.size else float("nan")
+
+
+def interval(values: np.ndarray) -> tuple[float, float]:
+    """Mean and half-width of the 95% t-interval (0 half-width for one value)."""
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return float("nan"), float("nan")
+    if values.size == 1:
+        return float(values[0]), 0.0
+    half = stats.t.ppf(0.975, values.size - 1) * values.std(ddof=1) / np.sqrt(values.size)
+    return float(values.mean()), float(half)
+
+
+def aggregate(runs: dict, threshold: float) -> dict:
+    """runs: method -> list over seeds of run summaries."""
+    table = {}
+    for method, seeds in runs.items():
+        curves = np.array([r["curve"] for r in seeds])  # [S, E]
+        reach = np.array([episodes_to_threshold(c, threshold) for c in curves])
+        table[method] = {
+            "episodes_to_threshold": interval(reach),
+            "reached": f"{int(np.isfinite(reach).sum())}/{len(reach)}",
+            "final_return": interval(curves[:, -10:].mean(axis=1)),
+            "auc": interval(curves.mean(axis=1)),
+            "wall_time_s": interval(np.array([r["wall_time_s"] for r in seeds])),
+        }
+    return table
+
+
+def plot_curves(runs: dict, title: str, threshold: float, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for method, seeds in runs.items():
+        curves = np.array([r["curve"] for r in seeds])
+        mean = curves.mean(axis=0)
+        half = (
+            (
+                stats.t.ppf(0.975, len(curves) - 1)
+                * curves.std(axis=0, ddof=1)
+                / np.sqrt(len(curves))
+            )
+            if len(curves) > 1
+            else np.zeros_like(mean)
+        )
+        x = np.arange(1, mean.size + 1)
+        ax.plot(x, mean, label=method)
+        ax.fill_between(x, mean - half, mean + half, alpha=0.2)
+    ax.axhline(threshold, color="grey", linestyle=":", label="threshold")
+    ax.set(xlabel="episode", ylabel="mean return over agents", title=title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_c3rl(seeds: list, title: str, path: Path) -> None:
+    fig, (ax_p, ax_ari) = plt.subplots(1, 2, figsize=(10, 4.2))
+    image = ax_p.imshow(np.array(seeds[0]["final_sharing"]), cmap="viridis")
+    fig.colorbar(image, ax=ax_p)
+    ax_p.set(title="c3rl: final P (seed 0)", xlabel="source agent m", ylabel="agent n")
+    for i, run in enumerate(seeds):
+        ok = [r for r in run["rebuilds"] if "ari" in r]
+        ax_ari.plot(
+            [r["episode"] for r in ok], [r["ari"] for r in ok], marker="o", label=f"seed {i}"
+        )
+    ax_ari.set(
+        title="cluster ARI vs true groups", xlabel="episode", ylabel="ARI", ylim=(-0.1, 1.05)
+    )
+    ax_ari.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def markdown(table: dict) -> str:
+    lines = []
+    for key, rows in table.items():
+        lines += [
+            f"\n### {key} (threshold {rows['threshold']})\n",
+            "| method | episodes to threshold | reached | final return | AUC | wall s |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for method, r in rows["methods"].items():
+            fmt = lambda m_h: f"{m_h[0]:.1f} ± {m_h[1]:.1f}"  # noqa: E731
+            lines.append(
+                f"| {method} | {fmt(r['episodes_to_threshold'])} | {r['reached']} | "
+                f"{fmt(r['final_return'])} | {fmt(r['auc'])} | "
+                f"{r['wall_time_s'][0]:.0f} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main(quick: bool = False, seeds: int = 5, tasks: list[str] | None = None) -> dict:
+    if quick:
+        tasks, seeds, episodes = tasks or ["pendulum-dense", "pendulum-sparse"], 2, 15
+    else:
+        tasks, episodes = tasks or [f"{t}-{r}" for t, r in THRESHOLDS], None
+    OUT.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    table = {}
+
+    for key in tasks:
+        task, reward = key.rsplit("-", 1)
+        threshold = THRESHOLDS[(task, reward)]
+        runs = {m: [run_one(task, reward, m, s, episodes) for s in range(seeds)] for m in METHODS}
+        table[key] = {"threshold": threshold, "methods": aggregate(runs, threshold)}
+        plot_curves(runs, key, threshold, OUT / f"{key}-curves.png")
+        plot_c3rl(runs["c3rl"], key, OUT / f"{key}-c3rl.png")
+        print(markdown({key: table[key]}), flush=True)
+    payload = {
+        "environment": environment(),
+        "quick": quick,
+        "seeds": seeds,
+        "suite_seconds": time.perf_counter() - start,
+        "table": table,
+    }
+    (OUT / "compare.json").write_text(json.dumps(payload, indent=2))
+    (OUT / "compare.md").write_text(markdown(table))
+    return payload
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument(
+        "--tasks",
+        nargs="*",
+        default=None,
+        help="TASK-REWARD keys, e.g. pendulum-dense (default: all six)",
+    )
+    args = parser.parse_args()
+    main(args.quick, args.seeds, args.tasks)
