@@ -13,8 +13,8 @@ from typing import NamedTuple
 
 import jax
 import numpy as np
-from sklearn.metrics import adjusted_rand_score
 
+from c3rl_jax.causal import adjusted_rand_index, fit_gppom, sharing_from_theta
 from c3rl_jax.replay import ReplayBuffer
 
 
@@ -27,10 +27,13 @@ class Rebuild(NamedTuple):
     record: dict
 
 
-def recent_transitions(buffer: ReplayBuffer, m: int):
-    """The last m transitions of every agent as X [N*m, obs+act] = (obs, action),
-    Y [N*m, obs+1] = (obs' - obs, reward), and agent ids [N*m]."""
-    slots = (int(buffer.ptr) - 1 - np.arange(m)) % buffer.capacity
+def recent_transitions(buffer: ReplayBuffer, m: int, window: int, key: jax.Array):
+    """m transitions per agent drawn without replacement from its last `window` steps, as
+    X [N*m, obs+act] = (obs, action), Y [N*m, obs+1] = (obs' - obs, reward), agent ids [N*m].
+    (Random rather than the last m, which are m consecutive steps of one trajectory.)"""
+    window = max(m, min(window, int(np.min(buffer.fill))))
+    ages = np.asarray(jax.random.choice(key, window, (m,), replace=False))
+    slots = (int(buffer.ptr) - 1 - ages) % buffer.capacity
     data = jax.tree.map(lambda x: np.asarray(x[:, slots]), buffer.data)  # [N, m, ...]
     n_agents = data.reward.shape[0]
     x = np.concatenate([data.obs, data.action], axis=-1)
@@ -58,30 +61,27 @@ def rebuild_sharing(
     groups,
     previous: np.ndarray,
     episode: int,
+    window: int,
 ) -> Rebuild | None:
-    """A new P from the buffer's recent data, or None (with a warning) if the fit failed."""
-    from c3rl_jax.causal import cluster_agents, fit_gppom  # TEMP until the causal API lands
+    """A new P from `rebuild_samples` transitions per agent among its last `window` steps, or
+    None (with a warning) if the fit failed."""
 
     start = time.perf_counter()
     n_agents = previous.shape[0]
-    x, y, agent_ids = recent_transitions(buffer, config.rebuild_samples)
+    k_data, k_fit, k_gmm = jax.random.split(key, 3)
+    x, y, agent_ids = recent_transitions(buffer, config.rebuild_samples, window, k_data)
     try:
         if method == "c3rl":
-            theta = np.asarray(fit_gppom(x, y, key).theta)
+            theta = np.asarray(fit_gppom(x, y, k_fit).theta)
             ids = agent_ids
         else:
             theta = sysid_theta(x, y, agent_ids)
             ids = np.arange(n_agents)
         if not np.all(np.isfinite(theta)):
             raise FloatingPointError("non-finite theta")
-        clusters = cluster_agents(
-            theta,
-            ids,
-            n_agents,
-            n_components=config.n_clusters,
-            max_components=config.max_clusters,
-            seed=int(jax.random.randint(key, (), 0, 2**31 - 1)),
-        )
+        components = config.n_clusters or range(1, config.max_clusters + 1)
+        seed = int(jax.random.randint(k_gmm, (), 0, 2**31 - 1))
+        clusters = sharing_from_theta(theta, ids, n_agents, n_components=components, seed=seed)
     except (ValueError, FloatingPointError, np.linalg.LinAlgError) as err:
         warnings.warn(
             f"episode {episode}: {method} rebuild failed ({err}); keeping the "
@@ -93,11 +93,9 @@ def rebuild_sharing(
     record = {
         "episode": episode,
         "seconds": time.perf_counter() - start,
-        "n_clusters": int(clusters.assignments.shape[1]),
-        "ari": float(adjusted_rand_score(np.asarray(groups), clusters.labels)),
-        "labels": clusters.labels.tolist(),
-        "assignments": np.round(clusters.assignments, 6).tolist(),
+        "n_clusters": clusters.n_components,
+        "ari": adjusted_rand_index(groups, clusters.agent_labels),
+        "labels": clusters.agent_labels.tolist(),
+        "assignments": np.round(clusters.V, 6).tolist(),
     }
-    return Rebuild(
-        clusters.sharing.astype(np.float32), clusters.assignments, clusters.labels, record
-    )
+    return Rebuild(clusters.P, clusters.V, clusters.agent_labels, record)

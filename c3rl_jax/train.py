@@ -213,7 +213,7 @@ def _loop(config: TrainConfig, run: _Run, env, ddpg: DDPG, checkpointer, start: 
                 [run.sharing_index, np.full(n_episodes, len(run.sharing_matrices) - 1, np.int32)]
             )
             if adaptive and run.episodes_done % config.rebuild_every == 0:
-                _rebuild(config, run)
+                _rebuild(config, run, episode_length)
             steps = n_agents * episode_length * n_episodes
             bar.update(n_episodes)
             bar.set_postfix(
@@ -244,12 +244,19 @@ def _chunk_length(config: TrainConfig, done: int) -> int:
     return n
 
 
-def _rebuild(config: TrainConfig, run: _Run) -> None:
+def _rebuild(config: TrainConfig, run: _Run, episode_length: int) -> None:
     """Refit the sharing matrix from recent data (host side); P goes back in as an array."""
     key = jax.random.fold_in(jax.random.PRNGKey(config.seed), run.episodes_done)
     previous = np.asarray(run.inputs.sharing)
     rebuild = rebuild_sharing(
-        config.sharing, run.state.buffer, config, key, run.groups, previous, run.episodes_done
+        config.sharing,
+        run.state.buffer,
+        config,
+        key,
+        run.groups,
+        previous,
+        run.episodes_done,
+        window=config.rebuild_every * episode_length,
     )
     if rebuild is None:
         run.rebuilds.append({"episode": run.episodes_done, "failed": True})

@@ -1,0 +1,86 @@
+"""Sharing rebuilt every K episodes (c3rl and the sysid ablation) inside the training loop."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from c3rl_jax import adaptive, train
+from c3rl_jax.adaptive import recent_transitions, sysid_theta
+from c3rl_jax.replay import Transition, add, init_buffer
+
+
+def adaptive_config(tiny_config, sharing):
+    return dataclasses.replace(
+        tiny_config,
+        sharing=sharing,
+        episodes=4,
+        episodes_per_chunk=3,
+        rebuild_every=2,
+        rebuild_samples=8,
+        n_clusters=2,
+    )
+
+
+@pytest.mark.parametrize("sharing", ["c3rl", "sysid"])
+def test_p_is_identity_until_the_first_rebuild_then_rebuilt_every_k(tiny_config, sharing):
+    results = train(adaptive_config(tiny_config, sharing))
+    p = results.sharing  # [E, N, N]
+    np.testing.assert_array_equal(p[0], np.eye(3))
+    np.testing.assert_array_equal(p[1], np.eye(3))
+    rebuilds = results.extra["rebuilds"]
+    assert [r["episode"] for r in rebuilds] == [2, 4]
+    assert all("ari" in r and -1 <= r["ari"] <= 1 and len(r["labels"]) == 3 for r in rebuilds)
+    np.testing.assert_allclose(p[2:].sum(axis=2), 1.0, rtol=1e-5)
+    v = np.array(rebuilds[0]["assignments"])  # [N, K]
+    np.testing.assert_allclose(v.sum(axis=1), 1.0, atol=1e-5)
+    s = v @ v.T
+    np.testing.assert_allclose(p[2], s / s.sum(axis=1, keepdims=True), atol=1e-4)
+    assert results.sharing_index.tolist() == [0, 0, 1, 1]
+
+
+def test_a_failed_fit_keeps_the_previous_p_and_warns(tiny_config, monkeypatch):
+    def broken(*args, **kwargs):
+        raise np.linalg.LinAlgError("singular")
+
+    monkeypatch.setattr(adaptive, "fit_gppom", broken)
+    with pytest.warns(RuntimeWarning, match="c3rl rebuild failed .*singular.* keeping"):
+        results = train(adaptive_config(tiny_config, "c3rl"))
+    np.testing.assert_array_equal(results.sharing, np.broadcast_to(np.eye(3), (4, 3, 3)))
+    assert results.extra["rebuilds"] == [
+        {"episode": 2, "failed": True},
+        {"episode": 4, "failed": True},
+    ]
+
+
+def test_recent_transitions_draws_distinct_recent_steps_of_every_agent():
+    buffer = init_buffer(2, 50, obs_dim=1, act_dim=1)
+    for t in range(30):
+        v = jnp.array([t, 100 + t], jnp.float32)
+        buffer = add(
+            buffer,
+            Transition(
+                v[:, None], v[:, None], v, v[:, None] + 1, jnp.zeros(2, bool), jnp.zeros(2, bool)
+            ),
+        )
+    x, y, ids = recent_transitions(buffer, m=5, window=10, key=jax.random.PRNGKey(0))
+    assert x.shape == (10, 2) and y.shape == (10, 2) and ids.tolist() == [0] * 5 + [1] * 5
+    steps = x[:5, 0]
+    assert len(set(steps)) == 5 and steps.min() >= 20 and steps.max() <= 29
+    np.testing.assert_array_equal(x[5:, 0], steps + 100)  # the same slots for every agent
+    np.testing.assert_array_equal(y[:, 0], 1.0)  # obs' - obs
+    np.testing.assert_array_equal(y[:, 1], x[:, 0])  # reward
+
+
+def test_sysid_recovers_linear_mechanisms():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 2))
+    ids = np.repeat(np.arange(3), 20)
+    slopes = np.array([1.0, 1.0, -2.0])[ids]
+    y = (slopes * x[:, 0])[:, None]
+    theta = sysid_theta(x, y, ids)  # [3, (2 + 1) * 1], standardised per coefficient
+    assert theta.shape == (3, 3)
+    np.testing.assert_allclose(theta[0], theta[1], atol=1e-6)
+    assert np.abs(theta[0] - theta[2]).max() > 1
