@@ -9,6 +9,8 @@ from typing import Any
 
 import jax
 
+from c3rl_jax.envs.ar import AutoregressiveControl, validate_ar_params
+from c3rl_jax.envs.cartpole_swingup import CartPoleSwingUp, validate_cartpole_params
 from c3rl_jax.envs.pendulum import REWARD_MODES, WindyPendulum, validate_pendulum_params
 from c3rl_jax.errors import check
 from c3rl_jax.population import Population, grouped_population
@@ -67,5 +69,67 @@ register_task(
         make_population=pendulum_population,
         validate_params=validate_pendulum_params,
         defaults={"episodes": 100},
+    )
+)
+
+
+# Three AR(2) systems, all stable, that differ in dynamics (one smooth, one oscillatory with a
+# reversed action gain) and in target. Holding s = omega takes a = omega (1 - phi1 - phi2) / beta:
+# 0.6, -0.3 and -0.25, well inside [-1, 1].
+AR_GROUPS = {
+    "phi1": [0.9, 0.3, 1.2],
+    "phi2": [-0.2, 0.4, -0.5],
+    "beta": [0.5, 1.0, -0.6],
+    "omega": [1.0, -1.0, 0.5],
+}
+
+
+def ar_population(key: jax.Array, n_agents: int = 20) -> Population:
+    """Three groups (7/7/6 for 20 agents) from `AR_GROUPS`, 5% jitter on phi1, phi2, beta and
+    omega."""
+    return grouped_population(
+        key,
+        AutoregressiveControl().default_params,
+        group_values=AR_GROUPS,
+        n_agents=n_agents,
+        jitter={"phi1": 0.05, "phi2": 0.05, "beta": 0.05, "omega": 0.05},
+    )
+
+
+# Short light poles, the default pole, long heavy poles.
+CARTPOLE_GROUPS = {"half_length": [0.3, 0.5, 0.8], "masspole": [0.05, 0.1, 0.3]}
+
+
+def cartpole_population(key: jax.Array, n_agents: int = 20) -> Population:
+    """Three groups (7/7/6 for 20 agents) from `CARTPOLE_GROUPS`, 5% jitter on the pole's
+    half-length and mass and on the cart's mass."""
+    return grouped_population(
+        key,
+        CartPoleSwingUp().default_params,
+        group_values=CARTPOLE_GROUPS,
+        n_agents=n_agents,
+        jitter={"half_length": 0.05, "masspole": 0.05, "masscart": 0.05},
+    )
+
+
+register_task(
+    Task(
+        name="ar",
+        make_env=lambda reward: AutoregressiveControl(reward=reward),
+        make_population=ar_population,
+        validate_params=validate_ar_params,
+        # 100 episodes of 100 steps: dense DDPG settles within ~50, sparse keeps improving
+        defaults={"episodes": 100, "hidden": (64, 64), "actor_lr": 1e-3, "critic_lr": 1e-3},
+    )
+)
+
+register_task(
+    Task(
+        name="cartpole_swingup",
+        make_env=lambda reward: CartPoleSwingUp(reward=reward),
+        make_population=cartpole_population,
+        validate_params=validate_cartpole_params,
+        # 100 episodes of 500 steps (about 3 minutes for 20 agents on 2 CPU cores)
+        defaults={"episodes": 100, "hidden": (64, 64), "actor_lr": 1e-3, "critic_lr": 1e-3},
     )
 )
