@@ -39,11 +39,12 @@ METHODS = {
 # Population-mean episode return that counts as "solved enough" per task and reward mode.
 THRESHOLDS = {
     ("pendulum", "dense"): -400.0,
-    ("pendulum", "sparse"): 60.0,
+    ("pendulum", "sparse"): 40.0,
     ("ar", "dense"): -30.0,
-    ("ar", "sparse"): 30.0,
+    ("ar", "sparse"): 25.0,
     ("cartpole_swingup", "dense"): 150.0,
-    ("cartpole_swingup", "sparse"): 50.0,
+    ("cartpole_swingup", "sparse"): 10.0,
+
 }
 WINDOW = 5
 OUT = RESULTS_DIR / "compare"
