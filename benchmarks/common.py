@@ -15,7 +15,7 @@ RESULTS_DIR = Path(__file__).parent / "results"
 def environment() -> dict:
     """What produced a figure: versions and the device JAX ran on."""
     return {
-        "c3rl_jax": getattr(c3rl_jax, "__version__", "0.1.0"),
+        "c3rl_jax": c3rl_jax.__version__,
         "jax": jax.__version__,
         "device": str(jax.devices()[0].device_kind),
         "python": sys.version.split()[0],

@@ -44,7 +44,6 @@ THRESHOLDS = {
     ("ar", "sparse"): 25.0,
     ("cartpole_swingup", "dense"): 150.0,
     ("cartpole_swingup", "sparse"): 10.0,
-
 }
 WINDOW = 5
 OUT = RESULTS_DIR / "compare"

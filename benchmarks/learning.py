@@ -33,7 +33,9 @@ def main(quick: bool = False) -> dict:
         "mean_return_per_episode": results.returns.mean(axis=0).tolist(),
         "agent_steps_per_s": results.agent_steps_per_s,
         "compile_time_s": results.compile_time,
+        "config": results.config,
     }
+
     print(
         f"individual DDPG, {n_agents} pendulums (w=0), episodes {episodes - 9}-{episodes}: "
         f"mean return {last10.mean():.1f} (agents {last10.min():.1f} to {last10.max():.1f}), "

@@ -43,6 +43,7 @@ def measure(n_agents: int, episodes: int) -> dict:
         "compile_time_s": results.compile_time,
         "run_time_s": results.run_time,
         "peak_rss_mib": peak_rss_mib(),
+        "config": results.config,
     }
 
 
