@@ -41,7 +41,7 @@ def main(quick: bool = False) -> dict:
         f"mean return {last10.mean():.1f} (agents {last10.min():.1f} to {last10.max():.1f}), "
         f"{results.agent_steps_per_s:,.0f} agent-steps/s"
     )
-    write_json("learning.json", payload)
+    write_json("learning_quick.json" if quick else "learning.json", payload)
     return payload
 
 

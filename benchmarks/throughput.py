@@ -80,7 +80,7 @@ def main(quick: bool = False) -> dict:
             f"{r['peak_rss_mib']:>9.0f}"
         )
     payload = {"quick": quick, "rows": rows}
-    write_json("throughput.json", payload)
+    write_json("throughput_quick.json" if quick else "throughput.json", payload)
     return payload
 
 
