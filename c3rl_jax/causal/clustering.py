@@ -16,6 +16,8 @@ import numpy as np
 from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
 
+from c3rl_jax.errors import check
+
 __all__ = [
     "SharingResult",
     "adjusted_rand_index",
@@ -35,10 +37,10 @@ def _theta_2d(theta: Any) -> np.ndarray:
     theta = np.asarray(theta, dtype=np.float64)
     if theta.ndim == 1:
         theta = theta[:, None]
-    if theta.ndim != 2 or theta.shape[0] < 1:
-        raise ValueError(f"theta must have shape [n, d] (or [n]); got {theta.shape}")
-    if not np.all(np.isfinite(theta)):
-        raise ValueError(f"theta has {int(np.sum(~np.isfinite(theta)))} non-finite entries")
+    ok = theta.ndim == 2 and theta.shape[0] >= 1
+    check(ok, "theta.shape", theta.shape, "shape [n, d] or [n]")
+    bad = int(np.sum(~np.isfinite(theta)))
+    check(bad == 0, "theta non-finite entries", bad, "0 (no NaN or inf)")
     return theta
 
 
@@ -47,11 +49,9 @@ def _component_range(n_components: int | Sequence[int], n: int) -> list[int]:
         candidates = [int(n_components)]
     else:
         candidates = sorted({int(k) for k in n_components})
-    if not candidates or candidates[0] < 1:
-        raise ValueError(f"n_components={n_components!r}; need integers >= 1")
+    check(bool(candidates) and candidates[0] >= 1, "n_components", n_components, "integers >= 1")
     usable = [k for k in candidates if k <= n]
-    if not usable:
-        raise ValueError(f"n_components={n_components!r}: every candidate exceeds n={n} samples")
+    check(bool(usable), "n_components", n_components, f"at least one candidate <= n={n} samples")
     return usable
 
 
@@ -70,10 +70,13 @@ def fit_gmm(
     The returned model carries ``.theta_mean_`` / ``.theta_scale_`` used for that.
     """
     theta = _theta_2d(theta)
-    if covariance_type not in _COVARIANCE_TYPES:
-        raise ValueError(f"covariance_type={covariance_type!r}; allowed: {_COVARIANCE_TYPES}")
-    if int(n_init) < 1:
-        raise ValueError(f"n_init={n_init!r}; must be >= 1")
+    check(
+        covariance_type in _COVARIANCE_TYPES,
+        "covariance_type",
+        covariance_type,
+        f"one of {_COVARIANCE_TYPES}",
+    )
+    check(int(n_init) >= 1, "n_init", n_init, "an integer >= 1")
     mean = theta.mean(axis=0) if standardize else np.zeros(theta.shape[1])
     scale = theta.std(axis=0) if standardize else np.ones(theta.shape[1])
     scale = np.where(scale > 1e-12, scale, 1.0)
@@ -108,13 +111,17 @@ def agent_soft_assignments(resp: Any, agent_ids: Any, n_agents: int) -> np.ndarr
     """
     resp = np.asarray(resp, dtype=np.float64)
     ids = np.asarray(agent_ids)
-    if resp.ndim != 2 or ids.shape != (resp.shape[0],):
-        raise ValueError(f"need resp [n, K] and agent_ids [n]; got {resp.shape}, {ids.shape}")
-    if not np.issubdtype(ids.dtype, np.integer):
-        raise ValueError(f"agent_ids must be integers; got dtype {ids.dtype}")
-    if int(n_agents) < 1 or (ids.size and (ids.min() < 0 or ids.max() >= n_agents)):
-        raise ValueError(f"agent_ids must lie in [0, n_agents={n_agents}); got range "
-                         f"[{ids.min() if ids.size else None}, {ids.max() if ids.size else None}]")
+    check(resp.ndim == 2, "resp.shape", resp.shape, "shape [n, K]")
+    check(ids.shape == (resp.shape[0],), "agent_ids.shape", ids.shape, f"({resp.shape[0]},)")
+    check(np.issubdtype(ids.dtype, np.integer), "agent_ids.dtype", str(ids.dtype), "integers")
+    check(int(n_agents) >= 1, "n_agents", n_agents, "an integer >= 1")
+    if ids.size:
+        check(
+            ids.min() >= 0 and ids.max() < n_agents,
+            "agent_ids range",
+            (int(ids.min()), int(ids.max())),
+            f"within [0, n_agents={n_agents})",
+        )
     k = resp.shape[1]
     sums = np.zeros((int(n_agents), k))
     np.add.at(sums, ids, resp)
@@ -134,8 +141,8 @@ def similarity_matrix(V: Any) -> np.ndarray:
 def sharing_matrix(S: Any) -> np.ndarray:
     """P [N, N]: S with rows normalised to sum to one (a zero row becomes uniform)."""
     S = np.asarray(S, dtype=np.float64)
-    if S.ndim != 2 or S.shape[0] != S.shape[1] or np.any(S < 0):
-        raise ValueError(f"S must be a nonnegative square matrix; got shape {S.shape}")
+    check(S.ndim == 2 and S.shape[0] == S.shape[1], "S.shape", S.shape, "a square [N, N] shape")
+    check(bool(np.all(S >= 0)), "S.min", float(S.min()), "nonnegative entries")
     rows = S.sum(axis=1, keepdims=True)
     return np.where(rows > 0, S / np.where(rows > 0, rows, 1.0), 1.0 / S.shape[0])
 
@@ -179,8 +186,7 @@ def sharing_from_theta(
     """
     theta = _theta_2d(theta)
     ids = np.asarray(agent_ids)
-    if ids.shape != (theta.shape[0],):
-        raise ValueError(f"agent_ids must have shape [n]=({theta.shape[0]},); got {ids.shape}")
+    check(ids.shape == (theta.shape[0],), "agent_ids.shape", ids.shape, f"({theta.shape[0]},)")
     gmm = fit_gmm(theta, n_components, seed, covariance_type, n_init)
     resp = soft_assignments(gmm, theta)
     V = agent_soft_assignments(resp, ids, n_agents)

@@ -35,7 +35,7 @@ import numpy as np
 import optax
 from jax.scipy.linalg import cho_solve
 
-from c3rl_jax.errors import ConfigError, check
+from c3rl_jax.errors import check
 
 __all__ = [
     "GPPOMConfig",
@@ -92,11 +92,15 @@ class GPPOMConfig:
         _check_int("n_hidden", self.n_hidden, 1)
         _check_int("n_steps", self.n_steps, 1)
         check(
-            self.optimizer in _OPTIMIZERS, "GPPOMConfig.optimizer", self.optimizer,
+            self.optimizer in _OPTIMIZERS,
+            "GPPOMConfig.optimizer",
+            self.optimizer,
             f"one of {_OPTIMIZERS}",
         )
         check(
-            self.precision in _PRECISIONS, "GPPOMConfig.precision", self.precision,
+            self.precision in _PRECISIONS,
+            "GPPOMConfig.precision",
+            self.precision,
             f"one of {_PRECISIONS}",
         )
         for name, strict in (
@@ -114,12 +118,16 @@ class GPPOMConfig:
                 check(math.isfinite(value), f"GPPOMConfig.{name}", value, "a finite number")
             elif strict:
                 check(
-                    math.isfinite(value) and value > 0, f"GPPOMConfig.{name}", value,
+                    math.isfinite(value) and value > 0,
+                    f"GPPOMConfig.{name}",
+                    value,
                     "a finite number > 0",
                 )
             else:
                 check(
-                    math.isfinite(value) and value >= 0, f"GPPOMConfig.{name}", value,
+                    math.isfinite(value) and value >= 0,
+                    f"GPPOMConfig.{name}",
+                    value,
                     "a finite number >= 0",
                 )
         return self
@@ -200,7 +208,8 @@ class GPPOMFit:
         Y = Y[:, None] if Y.ndim == 1 else Y
         dx, dy = self.x_mean.shape[-1], self.y_mean.shape[-1]
         check(X.ndim == 2 and X.shape[1] == dx, "X.shape", X.shape, f"[m, {dx}] as fitted")
-        check(Y.ndim == 2 and Y.shape == (X.shape[0], dy), "Y.shape", Y.shape, f"[m, {dy}] as fitted")
+        ok = Y.ndim == 2 and Y.shape == (X.shape[0], dy)
+        check(ok, "Y.shape", Y.shape, f"[m, {dy}] as fitted, m = X.shape[0]")
         xs = (X.astype(dtype) - self.x_mean) / self.x_std
         ys = (Y.astype(dtype) - self.y_mean) / self.y_std
         return _mlp(self.params, jnp.concatenate([xs, ys], axis=1))
@@ -337,7 +346,7 @@ def _init_params(key: jax.Array, xs: jax.Array, ys: jax.Array, config: GPPOMConf
     feats1 = jnp.concatenate([feats, jnp.ones((n, 1), dtype)], axis=1)
     gram = feats1.T @ feats1 + config.mlp_alpha * jnp.eye(h + 1, dtype=dtype)
     sol = jnp.linalg.solve(gram, feats1.T @ scores)  # [h+1, dt]
-    dx, dy = xs.shape[1], ys.shape[1]
+    dx = xs.shape[1]
     zeros = functools.partial(jnp.zeros, dtype=dtype)
     return GPPOMParams(
         w1=w1,
@@ -451,7 +460,9 @@ def _check_data(X: Any, Y: Any, batched: bool) -> tuple[np.ndarray, np.ndarray]:
         a = np.asarray(a)
         check(
             np.issubdtype(a.dtype, np.number) and not np.issubdtype(a.dtype, np.complexfloating),
-            f"{name}.dtype", str(a.dtype), "real numbers",
+            f"{name}.dtype",
+            str(a.dtype),
+            "real numbers",
         )
         if a.ndim == 1 + lead:
             a = a[..., None]
@@ -461,7 +472,9 @@ def _check_data(X: Any, Y: Any, batched: bool) -> tuple[np.ndarray, np.ndarray]:
         out.append(a)
     X, Y = out
     check(
-        X.shape[:-1] == Y.shape[:-1], "Y.shape", Y.shape,
+        X.shape[:-1] == Y.shape[:-1],
+        "Y.shape",
+        Y.shape,
         f"the same leading (sample) axes as X.shape={X.shape}",
     )
     n = X.shape[-2]
@@ -492,9 +505,7 @@ def fit_gppom(X: Any, Y: Any, key: jax.Array, config: GPPOMConfig | None = None)
     return jax.tree_util.tree_map(jnp.asarray, fit)
 
 
-def fit_gppom_batch(
-    X: Any, Y: Any, keys: jax.Array, config: GPPOMConfig | None = None
-) -> GPPOMFit:
+def fit_gppom_batch(X: Any, Y: Any, keys: jax.Array, config: GPPOMConfig | None = None) -> GPPOMFit:
     """Many independent fits at once (vmapped): X [B, n, dx], Y [B, n, dy], keys [B].
 
     Returns a ``GPPOMFit`` with a leading axis B on every array (theta [B, n, d_theta]).
@@ -502,7 +513,9 @@ def fit_gppom_batch(
     config = (config or GPPOMConfig()).validate()
     X, Y = _check_data(X, Y, batched=True)
     check(
-        keys.shape[:1] == X.shape[:1], "keys.shape", keys.shape,
+        keys.shape[:1] == X.shape[:1],
+        "keys.shape",
+        keys.shape,
         f"one key per batch entry ({X.shape[0]})",
     )
     with _precision_scope(config):

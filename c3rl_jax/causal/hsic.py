@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from c3rl_jax.causal.gppom import GPPOMConfig, GPPOMFit, fit_gppom, fit_gppom_batch, sq_dist
+from c3rl_jax.errors import check
 
 __all__ = [
     "DirectionResult",
@@ -112,10 +113,8 @@ def hsic_gamma_test(x: jax.Array, y: jax.Array, alpha: float = 0.05) -> HSICTest
     """
     x, y = _as_2d(x), _as_2d(y)
     n = x.shape[0]
-    if y.shape[0] != n:
-        raise ValueError(f"x and y need the same number of samples; got {x.shape}, {y.shape}")
-    if n < MIN_POINTS:
-        raise ValueError(f"the HSIC gamma test needs n >= {MIN_POINTS}; got n={n}")
+    check(y.shape[0] == n, "y.shape", y.shape, f"the same number of samples as x.shape={x.shape}")
+    check(n >= MIN_POINTS, "n (samples)", n, f"at least {MIN_POINTS} for the HSIC gamma test")
     K = median_heuristic_gram(x)
     L = median_heuristic_gram(y)
     Kc, Lc = _centre(K), _centre(L)
@@ -164,14 +163,18 @@ def causal_direction(
     x [n] or [n, dx], y [n] or [n, dy]. With dx == dy both fits run as one vmapped batch.
     The same key (used for both fits) gives the same answer.
     """
-    if not 0.0 < float(alpha) < 1.0:
-        raise ValueError(f"alpha={alpha!r}; must be in (0, 1)")
+    check(0.0 < float(alpha) < 1.0, "alpha", alpha, "a level in (0, 1)")
     x = np.asarray(x)
     y = np.asarray(y)
     x = x[:, None] if x.ndim == 1 else x
     y = y[:, None] if y.ndim == 1 else y
-    if x.shape[0] != y.shape[0]:
-        raise ValueError(f"x and y need the same number of samples; got {x.shape}, {y.shape}")
+    check(x.ndim == 2 and y.ndim == 2, "x.ndim, y.ndim", (x.ndim, y.ndim), "1 or 2 each")
+    check(
+        x.shape[0] == y.shape[0],
+        "y.shape",
+        y.shape,
+        f"the same number of samples as x.shape={x.shape}",
+    )
     if x.shape[1] == y.shape[1]:
         fits = fit_gppom_batch(np.stack([x, y]), np.stack([y, x]), jnp.stack([key, key]), config)
         fit_xy = jax.tree_util.tree_map(lambda a: a[0], fits)

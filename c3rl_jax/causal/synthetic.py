@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from c3rl_jax.errors import ConfigError, check
+
 __all__ = [
     "CAUSES",
     "MECHANISMS",
@@ -68,12 +70,11 @@ class Mechanism(NamedTuple):
             ("cause", CAUSES),
         ):
             value = getattr(self, field)
-            if value not in allowed:
-                raise ValueError(f"Mechanism.{field}={value!r}; allowed: {allowed}")
-        if self.noise_scale is not None and not (
-            np.isfinite(self.noise_scale) and self.noise_scale >= 0
-        ):
-            raise ValueError(f"Mechanism.noise_scale={self.noise_scale!r}; must be finite and >= 0")
+            check(value in allowed, f"Mechanism.{field}", value, f"one of {allowed}")
+        if self.noise_scale is not None:
+            ok = np.isfinite(self.noise_scale) and self.noise_scale >= 0
+            allowed = "None or a finite number >= 0"
+            check(bool(ok), "Mechanism.noise_scale", self.noise_scale, allowed)
         return self
 
 
@@ -97,7 +98,7 @@ def sample_cause(key: jax.Array, law: str, n: int) -> jax.Array:
         return jax.random.laplace(key, (n,))
     if law == "lognormal":
         return jnp.exp(jax.random.normal(key, (n,)))
-    raise ValueError(f"cause law {law!r}; allowed: {CAUSES}")
+    raise ConfigError(f"cause={law!r} is invalid: one of {CAUSES}")
 
 
 def _noise(key: jax.Array, law: str, n: int) -> jax.Array:
@@ -135,11 +136,10 @@ def sample_mixture(key: jax.Array, components: Sequence[Mechanism], n_per: int |
     n_per: samples per component (one int for all, or one per component).
     """
     components = [Mechanism(*c).validate() if isinstance(c, tuple) else c for c in components]
-    if not components:
-        raise ValueError("components must name at least one Mechanism")
+    check(len(components) > 0, "components", components, "at least one Mechanism")
     counts = [n_per] * len(components) if isinstance(n_per, int | np.integer) else list(n_per)
-    if len(counts) != len(components) or any(int(c) < 1 for c in counts):
-        raise ValueError(f"n_per={n_per!r}: need a positive count for each of {len(components)}")
+    ok = len(counts) == len(components) and all(int(c) >= 1 for c in counts)
+    check(ok, "n_per", n_per, f"a positive count (or one per each of {len(components)} components)")
     xs, ys, labels = [], [], []
     for i, (comp, n) in enumerate(zip(components, counts, strict=True)):
         k_cause, k_mech, k_noise = jax.random.split(jax.random.fold_in(key, i), 3)
