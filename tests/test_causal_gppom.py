@@ -110,7 +110,10 @@ def test_custom_vjp_gradient_matches_autodiff_through_cholesky():
             g_auto = jax.jit(jax.grad(lambda q: gppom_loss(q, xs, ys, 1.0, 0.1, 0.03)))(p)
         finally:
             G._gauss_nll = original
-    for a, b in zip(jax.tree_util.tree_leaves(g_custom), jax.tree_util.tree_leaves(g_auto)):
+    leaves = zip(
+        jax.tree_util.tree_leaves(g_custom), jax.tree_util.tree_leaves(g_auto), strict=True
+    )
+    for a, b in leaves:
         np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-8)
 
 

@@ -8,6 +8,7 @@ from c3rl_jax.causal.clustering import (
     adjusted_rand_index,
     agent_labels,
     agent_soft_assignments,
+    cluster_agents,
     fit_gmm,
     sharing_from_theta,
     sharing_matrix,
@@ -34,6 +35,8 @@ from c3rl_jax.causal.hsic import (
 )
 from c3rl_jax.causal.synthetic import (
     CAUSES,
+    DIRECTION_CAUSES,
+    DIRECTION_NOISES,
     MECHANISMS,
     NOISES,
     POSTS,
@@ -47,6 +50,8 @@ from c3rl_jax.causal.synthetic import (
 
 __all__ = [
     "CAUSES",
+    "DIRECTION_CAUSES",
+    "DIRECTION_NOISES",
     "MECHANISMS",
     "NOISES",
     "POSTS",
@@ -62,6 +67,7 @@ __all__ = [
     "agent_labels",
     "agent_soft_assignments",
     "causal_direction",
+    "cluster_agents",
     "direction_pair",
     "fit_gmm",
     "fit_gppom",

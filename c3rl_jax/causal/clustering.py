@@ -23,6 +23,7 @@ __all__ = [
     "adjusted_rand_index",
     "agent_labels",
     "agent_soft_assignments",
+    "cluster_agents",
     "fit_gmm",
     "sharing_from_theta",
     "sharing_matrix",
@@ -169,6 +170,21 @@ class SharingResult(NamedTuple):
     n_components: int
     gmm: GaussianMixture
 
+    @property
+    def sharing(self) -> np.ndarray:
+        """Alias of P."""
+        return self.P
+
+    @property
+    def assignments(self) -> np.ndarray:
+        """Alias of V."""
+        return self.V
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Alias of agent_labels."""
+        return self.agent_labels
+
 
 def sharing_from_theta(
     theta: Any,
@@ -193,3 +209,21 @@ def sharing_from_theta(
     S = similarity_matrix(V)
     P = sharing_matrix(S).astype(np.float32)
     return SharingResult(P, V, S, agent_labels(V), resp, int(gmm.n_components), gmm)
+
+
+def cluster_agents(
+    theta: Any,
+    agent_ids: Any,
+    n_agents: int,
+    n_components: int | None = None,
+    max_components: int = 6,
+    seed: int = 0,
+) -> SharingResult:
+    """``sharing_from_theta`` with the training loop's settings: a fixed ``n_components``,
+    or (None) the BIC choice over 1..max_components."""
+    if n_components is None:
+        check(int(max_components) >= 1, "max_components", max_components, "an integer >= 1")
+        candidates: int | Sequence[int] = range(1, int(max_components) + 1)
+    else:
+        candidates = int(n_components)
+    return sharing_from_theta(theta, agent_ids, n_agents, candidates, seed)

@@ -1,0 +1,113 @@
+"""Soft clustering on theta, agent-level assignments, the similarity and sharing matrices."""
+
+import numpy as np
+import pytest
+
+from c3rl_jax.causal import (
+    adjusted_rand_index,
+    agent_labels,
+    agent_soft_assignments,
+    cluster_agents,
+    fit_gmm,
+    sharing_from_theta,
+    sharing_matrix,
+    similarity_matrix,
+    soft_assignments,
+)
+from c3rl_jax.errors import ConfigError
+
+
+def _grouped_theta(seed=0, per_agent=15, groups=(0, 0, 1, 1, 1, 2, 2), spread=0.3):
+    """theta [n, 1] for agents whose samples sit around their group's centre."""
+    rng = np.random.default_rng(seed)
+    centres = np.array([-3.0, 0.0, 3.0])
+    ids = np.repeat(np.arange(len(groups)), per_agent)
+    theta = centres[np.asarray(groups)[ids]] + spread * rng.normal(size=ids.size)
+    return theta[:, None], ids, np.asarray(groups)
+
+
+def test_soft_assignments_sum_to_one_and_bic_finds_the_groups():
+    theta, _, _ = _grouped_theta()
+    gmm = fit_gmm(theta, range(1, 6), seed=0)
+    assert gmm.n_components == 3
+    resp = soft_assignments(gmm, theta)
+    assert resp.shape == (theta.shape[0], 3)
+    np.testing.assert_allclose(resp.sum(axis=1), 1.0, rtol=1e-12)
+    assert np.all(resp >= 0)
+    # a fixed count is respected
+    assert fit_gmm(theta, 2, seed=0).n_components == 2
+
+
+def test_agent_assignments_similarity_and_sharing():
+    rng = np.random.default_rng(1)
+    resp = rng.dirichlet(np.ones(3), size=40)
+    ids = rng.integers(0, 5, size=40)
+    ids[ids == 4] = 3  # agent 4 has no samples
+    V = agent_soft_assignments(resp, ids, n_agents=5)
+    assert V.shape == (5, 3)
+    np.testing.assert_allclose(V.sum(axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(V[0], resp[ids == 0].mean(axis=0))
+    np.testing.assert_allclose(V[4], [1 / 3] * 3)  # no evidence: uniform
+    S = similarity_matrix(V)
+    np.testing.assert_allclose(S, S.T)
+    assert np.all(S >= 0)
+    np.testing.assert_allclose(S, V @ V.T)
+    P = sharing_matrix(S)
+    np.testing.assert_allclose(P.sum(axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(P, S / S.sum(axis=1, keepdims=True))
+    assert np.array_equal(agent_labels(V), np.argmax(V, axis=1))
+    # an all-zero row becomes uniform instead of NaN
+    P0 = sharing_matrix(np.array([[0.0, 0.0], [1.0, 3.0]]))
+    np.testing.assert_allclose(P0, [[0.5, 0.5], [0.25, 0.75]])
+
+
+def test_sharing_from_theta_recovers_agent_groups():
+    theta, ids, groups = _grouped_theta(seed=2)
+    result = sharing_from_theta(theta, ids, n_agents=len(groups), n_components=range(1, 6), seed=0)
+    assert result.n_components == 3
+    assert result.P.shape == (7, 7) and result.P.dtype == np.float32
+    np.testing.assert_allclose(result.P.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(result.S, result.S.T)
+    assert adjusted_rand_index(groups, result.agent_labels) == pytest.approx(1.0)
+    # agents of the same group share with each other, not across groups
+    same = groups[:, None] == groups[None, :]
+    assert result.P[same].min() > 0.2 and result.P[~same].max() < 0.01
+    # the training loop's entry point: aliases and the BIC / fixed choice
+    auto = cluster_agents(theta, ids, 7, n_components=None, max_components=5, seed=0)
+    np.testing.assert_array_equal(auto.sharing, result.P)
+    assert auto.assignments.shape == (7, 3) and auto.labels.shape == (7,)
+    assert cluster_agents(theta, ids, 7, n_components=2, seed=0).n_components == 2
+
+
+def test_same_seed_same_result():
+    theta, ids, _ = _grouped_theta(seed=3, spread=1.2)  # overlapping groups
+    a = sharing_from_theta(theta, ids, 7, range(1, 5), seed=5)
+    b = sharing_from_theta(theta, ids, 7, range(1, 5), seed=5)
+    np.testing.assert_array_equal(a.P, b.P)
+
+
+def test_adjusted_rand_index():
+    assert adjusted_rand_index([0, 0, 1, 1], [1, 1, 0, 0]) == pytest.approx(1.0)
+    rng = np.random.default_rng(0)
+    chance = adjusted_rand_index(rng.integers(0, 3, 3000), rng.integers(0, 3, 3000))
+    assert abs(chance) < 0.01
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: fit_gmm(np.full((5, 1), np.nan)), "theta non-finite entries=5"),
+        (lambda: fit_gmm(np.zeros((5, 1, 1))), "theta.shape"),
+        (lambda: fit_gmm(np.zeros((5, 1)), n_components=0), "n_components=0"),
+        (lambda: fit_gmm(np.zeros((3, 1)), n_components=[4, 5]), "n_components"),
+        (lambda: fit_gmm(np.zeros((5, 1)), covariance_type="round"), "covariance_type"),
+        (lambda: agent_soft_assignments(np.ones((3, 2)) / 2, [0, 1, 5], 3), "agent_ids range"),
+        (lambda: agent_soft_assignments(np.ones((3, 2)) / 2, [0, 1], 3), "agent_ids.shape"),
+        (lambda: agent_soft_assignments(np.ones((2, 2)) / 2, [0.0, 1.0], 3), "agent_ids.dtype"),
+        (lambda: sharing_matrix(-np.eye(2)), "S.min"),
+        (lambda: sharing_from_theta(np.zeros((4, 1)), [0, 1, 2], 3), "agent_ids.shape"),
+    ],
+)
+def test_bad_input_is_a_clear_error(call, message):
+    with pytest.raises(ConfigError, match=message):
+        call()
