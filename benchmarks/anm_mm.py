@@ -3,7 +3,7 @@ agent-level clustering on pendulum transitions.
 
     .venv/bin/python -m benchmarks.anm_mm [--quick]
 
-Writes benchmarks/results/anm_mm.json and prints a table. Everything runs with the default
+Writes benchmarks/results/anm_mm.json (anm_mm_quick.json with --quick) and prints a table. Everything runs with the default
 GPPOMConfig (Adam, 300 steps, float32, lambda = 1, d_theta = 1) unless a row says otherwise.
 """
 
@@ -256,6 +256,13 @@ def rl_data(n_seeds: int, configs: dict[str, GPPOMConfig]) -> dict:
             flush=True,
         )
     out["reference_physics_posterior_ari"] = _summary(bound)
+    # the same reference with more transitions per agent (no fits: cheap)
+    for per_agent in (50, 100):
+        refs = []
+        for seed in range(n_seeds):
+            x, y, ids, pop, _ = _pendulum_data(seed, 20, per_agent)
+            refs.append(_physics_posterior_ari(x, y, ids, pop))
+        out[f"reference_physics_posterior_ari_{per_agent}_per_agent"] = _summary(refs)
     out["setup"] = (
         "pendulum population of c3rl_jax.tasks (20 agents, winds -1/0/+1 N, 5% jitter on m "
         "and l), 20 transitions per agent from reset under uniform random torques"
@@ -285,7 +292,7 @@ def main(quick: bool = False) -> dict:
         rl_configs["jitter=1e-3,lam=10"] = CONFIG.replace(jitter=1e-3, lam=10.0)
     results["rl_pendulum"] = rl_data(3 if quick else 10, rl_configs)
     results["total_seconds"] = time.perf_counter() - t0
-    path = write_json("anm_mm.json", results)
+    path = write_json("anm_mm_quick.json" if quick else "anm_mm.json", results)
     _print_table(results)
     print(f"wrote {path}")
     return results
@@ -329,8 +336,10 @@ def _print_table(r: dict) -> None:
                 f"| pendulum agent ARI, {name} ({b['n']} seeds) | BIC {b['mean']:.2f} "
                 f"(min {b['min']:.2f}), K=3 {f3['mean']:.2f} | >= 0.9 |"
             )
-    ref = r["rl_pendulum"]["reference_physics_posterior_ari"]
-    print(f"| pendulum, physics posterior reference | {ref['mean']:.2f} | - |")
+    rl = r["rl_pendulum"]
+    for per_agent, key in ((20, ""), (50, "_50_per_agent"), (100, "_100_per_agent")):
+        ref = rl[f"reference_physics_posterior_ari{key}"]
+        print(f"| pendulum, physics reference, {per_agent}/agent | {ref['mean']:.2f} | - |")
 
 
 if __name__ == "__main__":

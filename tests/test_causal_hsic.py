@@ -64,7 +64,8 @@ def test_gamma_ppf_matches_scipy(q, shape, scale):
 def test_hsic_test_matches_numpy_reference(dependent):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(60, 2))
-    y = x[:, :1] ** 2 + 0.3 * rng.normal(size=(60, 1)) if dependent else rng.normal(size=60)
+    noise = rng.normal(size=(60, 1))
+    y = x[:, :1] ** 2 + 0.3 * noise if dependent else noise
     stat, thresh, p_value = _numpy_hsic_test(x, y, 0.05)
     with jax.enable_x64(True):
         test = hsic_gamma_test(jnp.asarray(x), jnp.asarray(y), 0.05)
