@@ -3,7 +3,8 @@ agent-level clustering on pendulum transitions.
 
     .venv/bin/python -m benchmarks.anm_mm [--quick]
 
-Writes benchmarks/results/anm_mm.json (anm_mm_quick.json with --quick) and prints a table. Everything runs with the default
+Writes benchmarks/results/anm_mm.json (anm_mm_quick.json with --quick) and prints a table.
+Everything runs with the default
 GPPOMConfig (Adam, 300 steps, float32, lambda = 1, d_theta = 1) unless a row says otherwise.
 """
 

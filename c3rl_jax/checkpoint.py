@@ -15,7 +15,15 @@ import orbax.checkpoint as ocp
 from c3rl_jax.errors import ConfigError
 
 # Config fields a resumed run may change; any other difference is a mismatched checkpoint.
-RESUMABLE_CHANGES = ("episodes", "progress", "out_dir", "checkpoint_every", "profile_dir")
+RESUMABLE_CHANGES = (
+    "episodes",
+    "progress",
+    "out_dir",
+    "checkpoint_every",
+    "profile_dir",
+    "devices",
+    "distributed",
+)
 
 
 class CheckpointError(ConfigError):

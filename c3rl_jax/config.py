@@ -51,6 +51,8 @@ class TrainConfig:
     out_dir: str | None = None
     checkpoint_every: int = 10
     profile_dir: str | None = None  # write a jax.profiler trace of the first chunks here
+    devices: int | None = None  # devices the agent axis is split over (None: all JAX sees)
+    distributed: bool = False  # call jax.distributed.initialize() first (multi-host runs)
 
     progress: bool = True
     episodes: int | None = None
@@ -144,6 +146,13 @@ class TrainConfig:
             value = getattr(self, name)
             check(_is_int(value) and value > 0, name, value, "a positive integer")
         check(_is_int(self.seed), "seed", self.seed, "an integer")
+        check(
+            self.devices is None or (_is_int(self.devices) and self.devices > 0),
+            "devices",
+            self.devices,
+            "None (all devices JAX sees) or a positive integer",
+        )
+        check(isinstance(self.distributed, bool), "distributed", self.distributed, "True or False")
         check(
             _is_int(self.checkpoint_every) and self.checkpoint_every >= 0,
             "checkpoint_every",

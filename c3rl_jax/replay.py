@@ -9,6 +9,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import Mesh
+
+from c3rl_jax.agent_mesh import gather_rows
 
 
 class Transition(NamedTuple):
@@ -73,13 +76,18 @@ def sample_sources(key: jax.Array, sharing: jax.Array, batch_size: int) -> jax.A
 
 
 def sample(
-    key: jax.Array, buffer: ReplayBuffer, sharing: jax.Array, batch_size: int
+    key: jax.Array,
+    buffer: ReplayBuffer,
+    sharing: jax.Array,
+    batch_size: int,
+    mesh: Mesh | None = None,
 ) -> tuple[Transition, jax.Array]:
     """A minibatch per agent, leaves [N, B, ...], rows drawn across agents by `sharing` [N, N],
-    and each row's slot id [N, B] (source agent * capacity + index: fixed per stored datum)."""
+    and each row's slot id [N, B] (source agent * capacity + index: fixed per stored datum).
+    With a `mesh` the buffer is split by agent and the rows travel as in `agent_mesh`."""
     k_src, k_idx = jax.random.split(key)
     src = sample_sources(k_src, sharing, batch_size)  # [N, B]
     u = jax.random.uniform(k_idx, src.shape)
     idx = jnp.floor(u * buffer.fill[src]).astype(jnp.int32)  # [N, B]
-    batch = jax.tree.map(lambda x: x[src, idx], buffer.data)
+    batch = gather_rows(buffer.data, src, idx, mesh)
     return batch, src * buffer.capacity + idx

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import Mesh
 
 from c3rl_jax import replay
 from c3rl_jax.agents.ddpg import DDPG, DDPGState
@@ -39,9 +40,19 @@ class EpisodeStats(NamedTuple):
     critic_loss: jax.Array  # [N] critic loss averaged over the episode's steps (0 if no update)
 
 
-def make_chunk(env, ddpg: DDPG, explore: ExplorationConfig, warmup_steps: int, n_episodes: int):
+def make_chunk(
+    env,
+    ddpg: DDPG,
+    explore: ExplorationConfig,
+    warmup_steps: int,
+    n_episodes: int,
+    mesh: Mesh | None = None,
+):
     """chunk(state, inputs) -> (state, EpisodeStats with leaves [n_episodes, N], [N] bool
     whether each agent's network parameters are all finite at the end).
+
+    With a `mesh` (see `agent_mesh`) the state arrives split by agent and stays so; the
+    minibatch gather is the only step that crosses devices.
 
     Before `warmup_steps` per agent actions are uniform in [-1, 1] and nothing is updated;
     afterwards actions are clip(actor(obs) + noise, -1, 1) (see `exploration`), scaled to the
@@ -85,7 +96,7 @@ def make_chunk(env, ddpg: DDPG, explore: ExplorationConfig, warmup_steps: int, n
             )
 
             def learn(agents):
-                batch, datum = replay.sample(k_sample, buffer, inputs.sharing, batch_size)
+                batch, datum = replay.sample(k_sample, buffer, inputs.sharing, batch_size, mesh)
                 agents, metrics = ddpg.update(agents, batch, datum)
                 return agents, metrics["critic_loss"]
 

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from c3rl_jax import replay
+from c3rl_jax import agent_mesh, replay
 from c3rl_jax.adaptive import rebuild_sharing
 from c3rl_jax.agents.ddpg import DDPG
 from c3rl_jax.checkpoint import Checkpointer, check_compatible
@@ -37,6 +37,7 @@ class _Run:
 
     state: RunState
     inputs: ChunkInputs
+    mesh: jax.sharding.Mesh | None  # None: one device
     groups: np.ndarray  # [N]
     returns: np.ndarray  # [N, E_done]
     sharing_matrices: np.ndarray  # [K, N, N]
@@ -108,6 +109,8 @@ def saved_config(run_dir: str) -> TrainConfig:
 
 def _build(config: TrainConfig, population: Population | None, sharing_matrix):
     """A fresh run: population, P, agents and an empty replay buffer."""
+    if config.distributed:
+        agent_mesh.start_distributed()
     task = get_task(config.task)
     env = task.make_env(config.reward)
     n_agents = config.n_agents
@@ -116,7 +119,9 @@ def _build(config: TrainConfig, population: Population | None, sharing_matrix):
     per_agent = replay_bytes_per_agent(config.buffer_size, obs_dim, act_dim)
     per_agent += learner_bytes_per_agent(config.hidden, obs_dim, act_dim)
     per_agent += 2 * n_agents * 4  # its rows of P and of the P history's first entry
-    check_fits(n_agents, per_agent, jax.devices()[0])
+    mesh = agent_mesh.make_mesh(config.devices, n_agents)
+    n_devices = 1 if mesh is None else mesh.size
+    check_fits(n_agents // n_devices, per_agent, jax.devices()[0])
     if config.progress:
         print(
             f"{n_agents} agents x {per_agent / 2**20:.2f} MiB (replay, networks, P) = "
@@ -147,12 +152,38 @@ def _build(config: TrainConfig, population: Population | None, sharing_matrix):
     run = _Run(
         state=state,
         inputs=inputs,
+        mesh=mesh,
         groups=groups,
         returns=np.zeros((n_agents, 0), np.float32),
         sharing_matrices=sharing[None],
         sharing_index=np.zeros((0,), np.int32),
     )
-    return run, env, ddpg
+    return _placed(run), env, ddpg
+
+
+def _placed(run: _Run) -> _Run:
+    """The run's device arrays split by agent over its mesh (P and scalars replicated)."""
+    if run.mesh is None:
+        return run
+    split, copy = agent_mesh.by_agent(run.mesh), agent_mesh.replicated(run.mesh)
+    state, inputs = run.state, run.inputs
+    buffer = state.buffer
+    state = RunState(
+        agents=agent_mesh.place(state.agents, split),
+        buffer=buffer._replace(
+            data=agent_mesh.place(buffer.data, split),
+            ptr=agent_mesh.place(buffer.ptr, copy),
+            fill=agent_mesh.place(buffer.fill, split),
+        ),
+        key=agent_mesh.place(state.key, copy),
+        total_steps=agent_mesh.place(state.total_steps, copy),
+    )
+    inputs = ChunkInputs(
+        env_params=agent_mesh.place(inputs.env_params, split),
+        sharing=agent_mesh.place(inputs.sharing, copy),
+        clusters=agent_mesh.place(inputs.clusters, split),
+    )
+    return dataclasses.replace(run, state=state, inputs=inputs)
 
 
 def _loop(config: TrainConfig, run: _Run, env, ddpg: DDPG, checkpointer, start: float):
@@ -189,7 +220,9 @@ def _loop(config: TrainConfig, run: _Run, env, ddpg: DDPG, checkpointer, start: 
             n_episodes = _chunk_length(config, run.episodes_done)
             if n_episodes not in compiled:
                 t0 = time.perf_counter()
-                chunk = make_chunk(env, ddpg, config.explore, config.warmup_steps, n_episodes)
+                chunk = make_chunk(
+                    env, ddpg, config.explore, config.warmup_steps, n_episodes, run.mesh
+                )
                 compiled[n_episodes] = (
                     jax.jit(chunk, donate_argnums=0).lower(run.state, run.inputs).compile()
                 )
@@ -265,6 +298,7 @@ def _rebuild(config: TrainConfig, run: _Run, episode_length: int) -> None:
     run.inputs = run.inputs._replace(
         sharing=jnp.asarray(rebuild.sharing), clusters=jnp.asarray(rebuild.labels, jnp.int32)
     )
+    run.inputs = _placed(run).inputs
     run.sharing_matrices = np.concatenate([run.sharing_matrices, rebuild.sharing[None]])
 
 
@@ -281,7 +315,11 @@ def _resumed_config(saved: dict, requested: TrainConfig | None, run_dir: str) ->
         requested = requested.resolved()
         check_compatible(dataclasses.asdict(config), dataclasses.asdict(requested))
         config = dataclasses.replace(
-            config, episodes=requested.episodes, progress=requested.progress
+            config,
+            episodes=requested.episodes,
+            progress=requested.progress,
+            devices=requested.devices,
+            distributed=requested.distributed,
         )
     return dataclasses.replace(config, out_dir=str(run_dir)).resolved()
 
@@ -303,9 +341,10 @@ def _restore(checkpointer: Checkpointer, step: int, meta: dict, run: _Run) -> _R
         sharing_index=np.zeros((step,), np.int32),
     ).checkpoint_tree()
     tree = checkpointer.restore(step, template)
-    return _Run(
+    restored = _Run(
         state=tree["state"],
         inputs=ChunkInputs(tree["env_params"], tree["sharing"], tree["clusters"]),
+        mesh=run.mesh,
         groups=np.asarray(tree["groups"]),
         returns=np.asarray(tree["returns"]),
         sharing_matrices=np.asarray(tree["sharing_matrices"]),
@@ -314,6 +353,7 @@ def _restore(checkpointer: Checkpointer, step: int, meta: dict, run: _Run) -> _R
         run_time=meta["run_time"],
         rebuilds=meta["extra"]["rebuilds"],
     )
+    return _placed(restored)
 
 
 def _sharing_matrix(config: TrainConfig, groups: np.ndarray, sharing_matrix) -> np.ndarray:

@@ -1,0 +1,110 @@
+"""The agent axis split over devices: a 1-D mesh, where each array lives, and the one
+cross-device step of training (the minibatch gather driven by P).
+
+Everything with a leading agent axis [N] (networks, optimiser state, environment state,
+replay buffers, OU state) is split in equal blocks of N / D agents over the D devices of the
+mesh; the sharing matrix P, the scalar ring position, the step counter and the run's key are
+replicated. XLA partitions the per-agent work (vmapped) without communication. The only
+cross-agent step is the minibatch gather: row i of agent n's batch comes from agent src[n, i],
+which may live on another device. `gather_rows` does it with two explicit collectives:
+
+1. all-gather of the row addresses (src, idx) [N, B] (ints, small), so every device knows
+   every request;
+2. every device serves the requests that address its own agents (zeros elsewhere) and a
+   reduce-scatter (`psum_scatter`) over the agent axis hands each device the [N / D, B] rows
+   of its own agents. Exactly one device contributes a non-zero to each row, so the result
+   equals the single-device gather bit for bit.
+
+ANM-MM and the GMM step run on the host; the new P is placed replicated on every device.
+Multi-host runs call `jax.distributed.initialize()` first (``distributed=True``); the mesh then
+spans every process's devices.
+"""
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from c3rl_jax.errors import ConfigError
+
+AXIS = "agents"
+
+
+def start_distributed() -> None:
+    """Join a multi-host run (coordinator, process count and id from the environment, as
+    `jax.distributed.initialize` reads them); a no-op when already joined."""
+    if not jax.distributed.is_initialized():
+        jax.distributed.initialize()
+
+
+def make_mesh(devices: int | None, n_agents: int) -> Mesh | None:
+    """A 1-D mesh over the first `devices` devices (None: all of them); None for one device.
+
+    Raises ConfigError when the count is not available or does not divide n_agents.
+    """
+    available = jax.devices()
+    count = len(available) if devices is None else devices
+    if not 1 <= count <= len(available):
+        raise ConfigError(
+            f"devices={devices} is invalid: must be between 1 and the {len(available)} "
+            f"device(s) JAX sees ({available[0].platform})"
+        )
+    if n_agents % count:
+        raise ConfigError(
+            f"n_agents={n_agents} is invalid with devices={count}: the agent axis is split in "
+            f"equal blocks, so n_agents must be a multiple of {count} (or set devices to a "
+            f"divisor of {n_agents}, e.g. devices=1)"
+        )
+    if count == 1:
+        return None
+    return Mesh(np.array(available[:count]), (AXIS,))
+
+
+def by_agent(mesh: Mesh) -> NamedSharding:
+    """Leading axis split over the mesh."""
+    return NamedSharding(mesh, P(AXIS))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, P())
+
+
+def place(tree: Any, sharding: NamedSharding) -> Any:
+    """Every leaf of `tree` put on the mesh with `sharding`."""
+    return jax.tree.map(lambda x: jax.device_put(x, sharding), tree)
+
+
+def gather_rows(data: Any, src: jax.Array, idx: jax.Array, mesh: Mesh | None) -> Any:
+    """data leaves [N, C, ...] -> leaves [N, B, ...] with row (n, i) = data[src[n, i], idx[n, i]].
+
+    Without a mesh a plain gather; with one, the two collectives described in the module
+    docstring (call inside jit; data sharded by agent).
+    """
+    if mesh is None:
+        return jax.tree.map(lambda x: x[src, idx], data)
+
+    def serve(local, src, idx):  # local leaves [N/D, C, ...]; src, idx [N, B] (all requests)
+        n_local = jax.tree.leaves(local)[0].shape[0]
+        offset = src - jax.lax.axis_index(AXIS) * n_local
+        mine = (offset >= 0) & (offset < n_local)
+        row = jnp.clip(offset, 0, n_local - 1)
+
+        def one(x):
+            rows = x[row, idx]
+            rows = jnp.where(mine.reshape(*mine.shape, *([1] * (rows.ndim - 2))), rows, 0)
+            summed = jax.lax.psum_scatter(
+                rows.astype(jnp.float32 if x.dtype == jnp.bool_ else x.dtype),
+                AXIS,
+                scatter_dimension=0,
+                tiled=True,
+            )
+            return summed.astype(x.dtype)
+
+        return jax.tree.map(one, local)
+
+    return jax.shard_map(serve, mesh=mesh, in_specs=(P(AXIS), P(), P()), out_specs=P(AXIS))(
+        data, src, idx
+    )
