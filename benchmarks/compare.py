@@ -1,7 +1,8 @@
 """The paper's comparison: every method on every task and reward mode, several seeds.
 
 Each run is `train()` with 20 agents, saved under benchmarks/results/compare/TASK-REWARD/
-METHOD/seedS (a run already complete there is skipped, so an interrupted suite resumes).
+METHOD/seedS (compare_quick/ for --quick; a run already complete there is skipped, so an
+interrupted suite resumes).
 Writes compare.json, compare.md (table) and, per task and reward mode, a learning-curve PNG,
 plus for c3rl a PNG of the final P and of cluster ARI over episodes.
 
@@ -46,14 +47,15 @@ THRESHOLDS = {
     ("cartpole_swingup", "sparse"): 10.0,
 }
 WINDOW = 5
-OUT = RESULTS_DIR / "compare"
 
 
-def run_one(task: str, reward: str, method: str, seed: int, episodes: int | None) -> dict:
+def run_one(
+    out_root: Path, task: str, reward: str, method: str, seed: int, episodes: int | None
+) -> dict:
     """Train one (task, reward, method, seed), or load it if already complete."""
     from c3rl_jax import Results, TrainConfig, train
 
-    out = OUT / f"{task}-{reward}" / method / f"seed{seed}"
+    out = out_root / f"{task}-{reward}" / method / f"seed{seed}"
     config = TrainConfig(
         task=task,
         reward=reward,
@@ -183,17 +185,21 @@ def main(quick: bool = False, seeds: int = 5, tasks: list[str] | None = None) ->
         tasks, seeds, episodes = tasks or ["pendulum-dense", "pendulum-sparse"], 2, 15
     else:
         tasks, episodes = tasks or [f"{t}-{r}" for t, r in THRESHOLDS], None
-    OUT.mkdir(parents=True, exist_ok=True)
+    out_root = RESULTS_DIR / ("compare_quick" if quick else "compare")
+    out_root.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     table = {}
 
     for key in tasks:
         task, reward = key.rsplit("-", 1)
         threshold = THRESHOLDS[(task, reward)]
-        runs = {m: [run_one(task, reward, m, s, episodes) for s in range(seeds)] for m in METHODS}
+        runs = {
+            m: [run_one(out_root, task, reward, m, s, episodes) for s in range(seeds)]
+            for m in METHODS
+        }
         table[key] = {"threshold": threshold, "methods": aggregate(runs, threshold)}
-        plot_curves(runs, key, threshold, OUT / f"{key}-curves.png")
-        plot_c3rl(runs["c3rl"], key, OUT / f"{key}-c3rl.png")
+        plot_curves(runs, key, threshold, out_root / f"{key}-curves.png")
+        plot_c3rl(runs["c3rl"], key, out_root / f"{key}-c3rl.png")
         print(markdown({key: table[key]}), flush=True)
     payload = {
         "environment": environment(),
@@ -202,8 +208,8 @@ def main(quick: bool = False, seeds: int = 5, tasks: list[str] | None = None) ->
         "suite_seconds": time.perf_counter() - start,
         "table": table,
     }
-    (OUT / "compare.json").write_text(json.dumps(payload, indent=2))
-    (OUT / "compare.md").write_text(markdown(table))
+    (out_root / "compare.json").write_text(json.dumps(payload, indent=2))
+    (out_root / "compare.md").write_text(markdown(table))
     return payload
 
 

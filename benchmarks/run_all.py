@@ -4,7 +4,7 @@ import argparse
 import importlib
 import time
 
-MODULES = ("throughput", "learning", "tasks", "anm_mm", "compare")
+MODULES = ("scaling", "learning", "tasks", "anm_mm", "compare")
 
 
 def main() -> None:

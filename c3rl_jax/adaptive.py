@@ -14,6 +14,7 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
+from c3rl_jax.agent_mesh import to_host
 from c3rl_jax.causal import adjusted_rand_index, fit_gppom, sharing_from_theta
 from c3rl_jax.replay import ReplayBuffer
 
@@ -31,10 +32,10 @@ def recent_transitions(buffer: ReplayBuffer, m: int, window: int, key: jax.Array
     """m transitions per agent drawn without replacement from its last `window` steps, as
     X [N*m, obs+act] = (obs, action), Y [N*m, obs+1] = (obs' - obs, reward), agent ids [N*m].
     (Random rather than the last m, which are m consecutive steps of one trajectory.)"""
-    window = max(m, min(window, int(np.min(buffer.fill))))
+    window = max(m, min(window, int(np.min(to_host(buffer.fill)))))
     ages = np.asarray(jax.random.choice(key, window, (m,), replace=False))
     slots = (int(buffer.ptr) - 1 - ages) % buffer.capacity
-    data = jax.tree.map(lambda x: np.asarray(x[:, slots]), buffer.data)  # [N, m, ...]
+    data = to_host(jax.tree.map(lambda x: x[:, slots], buffer.data))  # [N, m, ...]
     n_agents = data.reward.shape[0]
     x = np.concatenate([data.obs, data.action], axis=-1)
     y = np.concatenate([data.next_obs - data.obs, data.reward[..., None]], axis=-1)

@@ -20,11 +20,13 @@ Multi-host runs call `jax.distributed.initialize()` first (``distributed=True``)
 spans every process's devices.
 """
 
+import os
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -34,10 +36,28 @@ AXIS = "agents"
 
 
 def start_distributed() -> None:
-    """Join a multi-host run (coordinator, process count and id from the environment, as
-    `jax.distributed.initialize` reads them); a no-op when already joined."""
-    if not jax.distributed.is_initialized():
-        jax.distributed.initialize()
+    """Join a multi-host run; a no-op when already joined. The coordinator comes from
+    JAX_COORDINATOR_ADDRESS (read by JAX), the process count and this process's id from
+    JAX_NUM_PROCESSES / JAX_PROCESS_ID when set (else JAX's cluster auto-detection: SLURM,
+    Open MPI, Kubernetes, TPU pods)."""
+    if jax.distributed.is_initialized():
+        return
+    env = {name: os.environ.get(name) for name in ("JAX_NUM_PROCESSES", "JAX_PROCESS_ID")}
+    for name, value in env.items():
+        if value is not None and not value.isdigit():
+            raise ConfigError(f"{name}={value!r} is invalid: a non-negative integer")
+    jax.distributed.initialize(
+        num_processes=None if env["JAX_NUM_PROCESSES"] is None else int(env["JAX_NUM_PROCESSES"]),
+        process_id=None if env["JAX_PROCESS_ID"] is None else int(env["JAX_PROCESS_ID"]),
+    )
+
+
+def to_host(tree: Any) -> Any:
+    """Every leaf as a NumPy array holding the whole (global) array, also when its shards
+    live on other hosts (then gathered from every process)."""
+    if jax.process_count() == 1:
+        return jax.tree.map(np.asarray, tree)
+    return multihost_utils.process_allgather(tree, tiled=True)
 
 
 def make_mesh(devices: int | None, n_agents: int) -> Mesh | None:

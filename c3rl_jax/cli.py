@@ -98,6 +98,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="write a jax.profiler trace of the first 3 chunks to DIR (open with TensorBoard's "
         "profile plugin or ui.perfetto.dev)",
     )
+    p.add_argument(
+        "--devices",
+        type=int,
+        default=None,
+        help="devices to split the agent axis over (default: all JAX sees; must divide --agents)",
+    )
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="multi-host: call jax.distributed.initialize() first (one process per host)",
+    )
     method = p.add_argument_group("method: exploration, rebuilds of P, seed sampling")
     method.add_argument(
         "--exploration",
@@ -198,7 +209,11 @@ def train_command(args: argparse.Namespace) -> None:
     if args.resume is not None:
         config = saved_config(args.resume)
         config = dataclasses.replace(
-            config, episodes=args.episodes or config.episodes, progress=not args.no_progress
+            config,
+            episodes=args.episodes or config.episodes,
+            progress=not args.no_progress,
+            devices=args.devices,
+            distributed=args.distributed,
         )
         print_summary(train(config, resume=args.resume), args.resume)
         return
@@ -214,6 +229,8 @@ def train_command(args: argparse.Namespace) -> None:
         out_dir=out,
         checkpoint_every=args.checkpoint_every,
         profile_dir=args.profile_dir,
+        devices=args.devices,
+        distributed=args.distributed,
         exploration=args.exploration,
         mean_draws=args.mean_draws,
         rebuild_every=args.rebuild_every,

@@ -229,10 +229,11 @@ def _loop(config: TrainConfig, run: _Run, env, ddpg: DDPG, checkpointer, start: 
                 run.compile_time += time.perf_counter() - t0
             profiling = config.profile_dir is not None and chunks_run < PROFILED_CHUNKS
             if profiling and chunks_run == 0:
-                jax.profiler.start_trace(config.profile_dir)
+                jax.profiler.start_trace(config.profile_dir, create_perfetto_trace=True)
             t0 = time.perf_counter()
             state, stats, params_finite = compiled[n_episodes](run.state, run.inputs)
-            chunk_returns = np.asarray(stats.returns)  # [E, N]; waits for the chunk
+            stats, params_finite = agent_mesh.to_host((stats, params_finite))  # waits for it
+            chunk_returns = stats.returns  # [E, N]
             run.run_time += time.perf_counter() - t0
             chunks_run += 1
             if profiling and (
@@ -259,7 +260,7 @@ def _loop(config: TrainConfig, run: _Run, env, ddpg: DDPG, checkpointer, start: 
                 meta = {**results().meta(), "n_sharing_matrices": len(run.sharing_matrices)}
                 checkpointer.save(run.episodes_done, run.checkpoint_tree(), meta)
                 last_checkpoint = run.episodes_done
-            if config.out_dir is not None:
+            if config.out_dir is not None and jax.process_index() == 0:
                 results().save(config.out_dir)
     bar.close()
     if stop.received is not None and run.episodes_done < config.episodes:
@@ -280,7 +281,7 @@ def _chunk_length(config: TrainConfig, done: int) -> int:
 def _rebuild(config: TrainConfig, run: _Run, episode_length: int) -> None:
     """Refit the sharing matrix from recent data (host side); P goes back in as an array."""
     key = jax.random.fold_in(jax.random.PRNGKey(config.seed), run.episodes_done)
-    previous = np.asarray(run.inputs.sharing)
+    previous = agent_mesh.to_host(run.inputs.sharing)
     rebuild = rebuild_sharing(
         config.sharing,
         run.state.buffer,

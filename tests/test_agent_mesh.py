@@ -69,3 +69,10 @@ def test_more_devices_than_exist_is_refused():
 
 def test_one_device_needs_no_mesh():
     assert make_mesh(1, 7) is None
+
+
+def test_cli_refuses_unavailable_devices(capsys):
+    from c3rl_jax.cli import main
+
+    assert main(["train", "--agents", "4", "--devices", "3", "--episodes", "1"]) == 2
+    assert "devices=3 is invalid" in capsys.readouterr().err

@@ -121,3 +121,10 @@ def test_cli_trains_and_prints_a_group_summary(tmp_path, capsys):
         len([line for line in out.splitlines() if line.strip().startswith(("0 ", "1 ", "2 "))]) == 3
     )
     assert Results.load(tmp_path / "run").returns.shape == (3, 1)
+
+
+def test_profile_dir_gets_a_trace_for_tensorboard_and_perfetto(tiny_config, tmp_path):
+    train(dataclasses.replace(tiny_config, profile_dir=str(tmp_path)))
+    names = {p.name for p in tmp_path.rglob("*") if p.is_file()}
+    assert any(n.endswith(".xplane.pb") for n in names), names
+    assert "perfetto_trace.json.gz" in names, names
