@@ -1,25 +1,31 @@
-"""c3rl-jax: causal coordinated concurrent reinforcement learning in JAX."""
+"""c3rl-jax: causal coordinated concurrent reinforcement learning in JAX.
 
+The public names load on first use, so that a multi-host run can join its cluster
+(`c3rl_jax.agent_mesh.start_distributed()`) before anything starts JAX's backend.
+"""
+
+import importlib
 from importlib.metadata import version as _version
-
-from c3rl_jax.config import TrainConfig
-from c3rl_jax.errors import ConfigError
-from c3rl_jax.population import Population, custom_population
-from c3rl_jax.results import Results
-from c3rl_jax.tasks import Task, get_task, register_task, task_names
-from c3rl_jax.train import train
 
 __version__ = _version("c3rl-jax")
 
-__all__ = [
-    "ConfigError",
-    "Population",
-    "Results",
-    "Task",
-    "TrainConfig",
-    "custom_population",
-    "get_task",
-    "register_task",
-    "task_names",
-    "train",
-]
+_HOMES = {
+    "ConfigError": "c3rl_jax.errors",
+    "Population": "c3rl_jax.population",
+    "Results": "c3rl_jax.results",
+    "Task": "c3rl_jax.tasks",
+    "TrainConfig": "c3rl_jax.config",
+    "custom_population": "c3rl_jax.population",
+    "get_task": "c3rl_jax.tasks",
+    "register_task": "c3rl_jax.tasks",
+    "task_names": "c3rl_jax.tasks",
+    "train": "c3rl_jax.train",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'c3rl_jax' has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOMES[name]), name)

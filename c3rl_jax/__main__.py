@@ -1,5 +1,5 @@
 import sys
 
-from c3rl_jax.cli import main
+from c3rl_jax.launch import main
 
 sys.exit(main())

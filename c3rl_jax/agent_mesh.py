@@ -26,6 +26,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax._src import xla_bridge
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
@@ -42,6 +43,12 @@ def start_distributed() -> None:
     Open MPI, Kubernetes, TPU pods)."""
     if jax.distributed.is_initialized():
         return
+    if xla_bridge.backends_are_initialized():
+        raise ConfigError(
+            "distributed=True is invalid at this point: JAX's backend has already started; "
+            "call c3rl_jax.agent_mesh.start_distributed() (or jax.distributed.initialize()) "
+            "first thing, before importing c3rl_jax's training modules or running any JAX code"
+        )
     env = {name: os.environ.get(name) for name in ("JAX_NUM_PROCESSES", "JAX_PROCESS_ID")}
     for name, value in env.items():
         if value is not None and not value.isdigit():

@@ -186,6 +186,10 @@ def _load_matrix(path: Path) -> np.ndarray:
 
 
 def print_summary(results: Results, out: str) -> None:
+    import jax
+
+    if jax.process_index() != 0:
+        return  # one summary per multi-host run, from the process that saves the results
     s = results.summary()
     print(
         f"\n{s['agents']} agents, {s['episodes']} episodes: mean return over the last 10 "

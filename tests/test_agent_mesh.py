@@ -6,9 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from jax.sharding import PartitionSpec
 
+from c3rl_jax import Results
 from c3rl_jax.agent_mesh import make_mesh
 from c3rl_jax.config import SHARING_MODES
 from c3rl_jax.errors import ConfigError
@@ -76,3 +78,51 @@ def test_cli_refuses_unavailable_devices(capsys):
 
     assert main(["train", "--agents", "4", "--devices", "3", "--episodes", "1"]) == 2
     assert "devices=3 is invalid" in capsys.readouterr().err
+
+
+def test_two_processes_train_like_one(tmp_path):
+    """`c3rl train --distributed` in two local processes (gloo collectives on the CPU), the
+    agent axis over both, gives the single-process returns; only process 0 saves results."""
+    args = ["train", "--task", "ar", "--agents", "4", "--episodes", "2", "--warmup-steps"]
+    args += ["120", "--hidden", "16,16", "--buffer-size", "300", "--sharing", "global"]
+    args += ["--no-progress", "--checkpoint-every", "0"]
+    c3rl = [sys.executable, "-m", "c3rl_jax"]
+    env = {
+        **os.environ,
+        "JAX_COORDINATOR_ADDRESS": "localhost:23471",
+        "JAX_NUM_PROCESSES": "2",
+        "JAX_CPU_COLLECTIVES_IMPLEMENTATION": "gloo",
+        "PYTHONWARNINGS": "ignore",
+    }
+    procs = [
+        subprocess.Popen(
+            [*c3rl, *args, "--distributed", "--out", str(tmp_path / f"p{i}")],
+            env={**env, "JAX_PROCESS_ID": str(i)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs[0][1][-2000:] + outputs[1][1][-2000:]
+    single = subprocess.run(
+        [*c3rl, *args, "--devices", "1", "--out", str(tmp_path / "single")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert single.returncode == 0, single.stderr[-2000:]
+    assert not (tmp_path / "p1").exists()
+    both = Results.load(tmp_path / "p0").returns
+    np.testing.assert_allclose(both, Results.load(tmp_path / "single").returns, rtol=1e-4)
+
+
+def test_distributed_after_jax_started_is_a_clear_error():
+    import jax.numpy as jnp
+
+    from c3rl_jax.agent_mesh import start_distributed
+
+    jnp.zeros(1).block_until_ready()  # the backend is up
+    with pytest.raises(ConfigError, match="before importing"):
+        start_distributed()
