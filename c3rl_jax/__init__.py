@@ -19,7 +19,7 @@ _HOMES = {
     "get_task": "c3rl_jax.tasks",
     "register_task": "c3rl_jax.tasks",
     "task_names": "c3rl_jax.tasks",
-    "train": "c3rl_jax.train",
+    "train": "c3rl_jax.training",
 }
 
 __all__ = sorted(_HOMES)
@@ -28,4 +28,6 @@ __all__ = sorted(_HOMES)
 def __getattr__(name: str):
     if name not in _HOMES:
         raise AttributeError(f"module 'c3rl_jax' has no attribute {name!r}")
-    return getattr(importlib.import_module(_HOMES[name]), name)
+    value = getattr(importlib.import_module(_HOMES[name]), name)
+    globals()[name] = value  # loaded once
+    return value

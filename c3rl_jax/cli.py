@@ -208,7 +208,7 @@ def print_summary(results: Results, out: str) -> None:
 
 
 def train_command(args: argparse.Namespace) -> None:
-    from c3rl_jax.train import saved_config, train  # imports JAX: keep `--help` fast
+    from c3rl_jax.training import saved_config, train  # imports JAX: keep `--help` fast
 
     if args.resume is not None:
         config = saved_config(args.resume)

@@ -126,3 +126,16 @@ def test_distributed_after_jax_started_is_a_clear_error():
     jnp.zeros(1).block_until_ready()  # the backend is up
     with pytest.raises(ConfigError, match="before importing"):
         start_distributed()
+
+
+def test_importing_the_package_leaves_jax_unstarted_and_names_resolve():
+    code = (
+        "from jax._src import xla_bridge as xb\n"
+        "import c3rl_jax\n"
+        "assert not xb.backends_are_initialized()\n"
+        "import c3rl_jax.training\n"
+        "from c3rl_jax import train, TrainConfig\n"
+        "assert train is c3rl_jax.training.train and callable(train)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
