@@ -166,8 +166,7 @@ def _placed(run: _Run) -> _Run:
     if run.mesh is None:
         return run
     split, copy = agent_mesh.by_agent(run.mesh), agent_mesh.replicated(run.mesh)
-    state, inputs = run.state, run.inputs
-    buffer = state.buffer
+    state, buffer = run.state, run.state.buffer
     state = RunState(
         agents=agent_mesh.place(state.agents, split),
         buffer=buffer._replace(
@@ -178,12 +177,19 @@ def _placed(run: _Run) -> _Run:
         key=agent_mesh.place(state.key, copy),
         total_steps=agent_mesh.place(state.total_steps, copy),
     )
-    inputs = ChunkInputs(
+    return dataclasses.replace(run, state=state, inputs=_placed_inputs(run.inputs, run.mesh))
+
+
+def _placed_inputs(inputs: ChunkInputs, mesh) -> ChunkInputs:
+    """Chunk inputs on the mesh: env params and clusters split by agent, P replicated."""
+    if mesh is None:
+        return inputs
+    split, copy = agent_mesh.by_agent(mesh), agent_mesh.replicated(mesh)
+    return ChunkInputs(
         env_params=agent_mesh.place(inputs.env_params, split),
         sharing=agent_mesh.place(inputs.sharing, copy),
         clusters=agent_mesh.place(inputs.clusters, split),
     )
-    return dataclasses.replace(run, state=state, inputs=inputs)
 
 
 def _loop(config: TrainConfig, run: _Run, env, ddpg: DDPG, checkpointer, start: float):
@@ -296,10 +302,10 @@ def _rebuild(config: TrainConfig, run: _Run, episode_length: int) -> None:
         run.rebuilds.append({"episode": run.episodes_done, "failed": True})
         return
     run.rebuilds.append(rebuild.record)
-    run.inputs = run.inputs._replace(
+    inputs = run.inputs._replace(
         sharing=jnp.asarray(rebuild.sharing), clusters=jnp.asarray(rebuild.labels, jnp.int32)
     )
-    run.inputs = _placed(run).inputs
+    run.inputs = _placed_inputs(inputs, run.mesh)  # only the new P and labels move
     run.sharing_matrices = np.concatenate([run.sharing_matrices, rebuild.sharing[None]])
 
 
