@@ -49,13 +49,14 @@ def start_distributed() -> None:
             "call c3rl_jax.agent_mesh.start_distributed() (or jax.distributed.initialize()) "
             "first thing, before importing c3rl_jax's training modules or running any JAX code"
         )
-    env = {name: os.environ.get(name) for name in ("JAX_NUM_PROCESSES", "JAX_PROCESS_ID")}
-    for name, value in env.items():
+    given = {}
+    for name in ("JAX_NUM_PROCESSES", "JAX_PROCESS_ID"):
+        value = os.environ.get(name)
         if value is not None and not value.isdigit():
             raise ConfigError(f"{name}={value!r} is invalid: a non-negative integer")
+        given[name] = None if value is None else int(value)
     jax.distributed.initialize(
-        num_processes=None if env["JAX_NUM_PROCESSES"] is None else int(env["JAX_NUM_PROCESSES"]),
-        process_id=None if env["JAX_PROCESS_ID"] is None else int(env["JAX_PROCESS_ID"]),
+        num_processes=given["JAX_NUM_PROCESSES"], process_id=given["JAX_PROCESS_ID"]
     )
 
 
