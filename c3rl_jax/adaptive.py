@@ -16,16 +16,29 @@ import numpy as np
 
 from c3rl_jax.agent_mesh import to_host
 from c3rl_jax.causal import adjusted_rand_index, fit_gppom, sharing_from_theta
-from c3rl_jax.replay import ReplayBuffer
+from c3rl_jax.causal.mechanisms import MechanismModel
+from c3rl_jax.replay import ReplayBuffer, Transition
+
+MODEL_FILE = "mechanisms.npz"  # the latest c3rl fit, saved in the run directory
 
 
 class Rebuild(NamedTuple):
-    """One rebuild: P [N, N], soft assignments V [N, K], agent labels [N], and its record."""
+    """One rebuild: P [N, N], soft assignments V [N, K], agent labels [N], its record, and the
+    fitted mechanism model (c3rl; None for sysid)."""
 
     sharing: np.ndarray
     assignments: np.ndarray
     labels: np.ndarray
     record: dict
+    model: MechanismModel | None
+
+
+def mechanism_data(data: Transition) -> tuple[np.ndarray, np.ndarray]:
+    """ANM-MM's cause and effect of transitions with leaves [..., d]: X [..., obs+act] =
+    (obs, action), Y [..., obs+1] = (obs' - obs, reward)."""
+    x = np.concatenate([data.obs, data.action], axis=-1)
+    y = np.concatenate([data.next_obs - data.obs, np.asarray(data.reward)[..., None]], axis=-1)
+    return x, y
 
 
 def recent_transitions(buffer: ReplayBuffer, m: int, window: int, key: jax.Array):
@@ -37,8 +50,7 @@ def recent_transitions(buffer: ReplayBuffer, m: int, window: int, key: jax.Array
     slots = (int(buffer.ptr) - 1 - ages) % buffer.capacity
     data = to_host(jax.tree.map(lambda x: x[:, slots], buffer.data))  # [N, m, ...]
     n_agents = data.reward.shape[0]
-    x = np.concatenate([data.obs, data.action], axis=-1)
-    y = np.concatenate([data.next_obs - data.obs, data.reward[..., None]], axis=-1)
+    x, y = mechanism_data(data)
     agent_ids = np.repeat(np.arange(n_agents), m)
     return x.reshape(n_agents * m, -1), y.reshape(n_agents * m, -1), agent_ids
 
@@ -72,8 +84,10 @@ def rebuild_sharing(
     k_data, k_fit, k_gmm = jax.random.split(key, 3)
     x, y, agent_ids = recent_transitions(buffer, config.rebuild_samples, window, k_data)
     try:
+        fit = None
         if method == "c3rl":
-            theta = np.asarray(fit_gppom(x, y, k_fit).theta)
+            fit = fit_gppom(x, y, k_fit)
+            theta = np.asarray(fit.theta)
             ids = agent_ids
         else:
             theta = sysid_theta(x, y, agent_ids)
@@ -99,4 +113,5 @@ def rebuild_sharing(
         "labels": clusters.agent_labels.tolist(),
         "assignments": np.round(clusters.V, 6).tolist(),
     }
-    return Rebuild(clusters.P, clusters.V, clusters.agent_labels, record)
+    model = None if fit is None else MechanismModel(fit, clusters.gmm, clusters.V, x, y, ids)
+    return Rebuild(clusters.P, clusters.V, clusters.agent_labels, record, model)

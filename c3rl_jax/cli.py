@@ -1,7 +1,8 @@
-"""Command line: `c3rl train ...` (also `python -m c3rl_jax train ...`)."""
+"""Command line: `c3rl train ...` and `c3rl transfer ...` (also `python -m c3rl_jax ...`)."""
 
 import argparse
 import dataclasses
+import json
 import sys
 from pathlib import Path
 
@@ -167,7 +168,110 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
             help=f"{TUNABLE_HELP[name]} (default: the task's, else {shown})",
         )
+    add_transfer_parser(commands)
     return parser
+
+
+def add_transfer_parser(commands) -> None:
+    p = commands.add_parser(
+        "transfer",
+        help="place a new environment among a c3rl run's mechanisms and recommend a policy",
+    )
+    p.add_argument("--run", required=True, metavar="DIR", help="directory of a c3rl run")
+    p.add_argument("--task", default=None, help="the run's task (checked if given)")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a parameter of the new environment, e.g. --param w=0.8 (repeatable; others "
+        "keep the task's default)",
+    )
+    p.add_argument(
+        "--transitions",
+        type=int,
+        default=100,
+        help="random-action transitions of the new environment used to place it (default: 100)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument(
+        "--evaluate",
+        action="store_true",
+        help="also measure every trained policy's return on the new environment",
+    )
+    p.add_argument(
+        "--warm-start",
+        type=int,
+        default=0,
+        metavar="EPISODES",
+        help="then train a new agent from the recommended policy for this many episodes",
+    )
+    p.add_argument(
+        "--mechanism-replay",
+        action="store_true",
+        help="warm start: also copy the replay data of the new environment's mechanism's agents",
+    )
+    p.add_argument(
+        "--out", default=None, help="output directory (default: RUN/transfer-NAME=VALUE-...)"
+    )
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def parse_params(items: list[str]) -> dict[str, float]:
+    """["w=0.8", "m=1.1"] -> {"w": 0.8, "m": 1.1} (ConfigError on a malformed item)."""
+    params = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if not sep or not name or number is None:
+            raise ConfigError(f"param={item!r} is invalid: expected NAME=NUMBER, e.g. w=0.8")
+        params[name] = number
+    return params
+
+
+def transfer_command(args: argparse.Namespace) -> None:
+    from c3rl_jax.training import saved_config
+    from c3rl_jax.transfer import transfer, warm_start
+
+    params = parse_params(args.param)
+    if args.task is not None:
+        run_task = saved_config(args.run).task
+        if args.task != run_task:
+            raise ConfigError(
+                f"task={args.task!r} is invalid: the run in {args.run} is {run_task!r}"
+            )
+    result = transfer(
+        args.run, params, n_transitions=args.transitions, seed=args.seed, evaluate=args.evaluate
+    )
+    tag = "-".join(f"{k}={v:g}" for k, v in params.items()) or "default"
+    out = Path(args.out or Path(args.run) / f"transfer-{tag}")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "transfer.json").write_text(json.dumps(result.to_dict(), indent=2))
+    posterior = ", ".join(f"{p:.3f}" for p in result.posterior)
+    print(f"P(mechanism | new env) = [{posterior}]; most likely mechanism {result.mechanism}")
+    order = np.argsort(-result.predicted_returns)[:5]
+    print(f"{'policy':>6} {'predicted':>10}" + (f" {'actual':>10}" if args.evaluate else ""))
+    for n in order:
+        row = f"{n:>6} {result.predicted_returns[n]:>10.1f}"
+        if args.evaluate:
+            row += f" {result.actual_returns[n]:>10.1f}"
+        print(row)
+    print(f"recommended policy: agent {result.recommended}; saved to {out / 'transfer.json'}")
+    if args.warm_start > 0:
+        results = warm_start(
+            args.run,
+            params,
+            result,
+            episodes=args.warm_start,
+            mechanism_replay=args.mechanism_replay,
+            seed=args.seed,
+            out_dir=str(out / "warm_start"),
+            progress=not args.no_progress,
+        )
+        print_summary(results, str(out / "warm_start"))
 
 
 def _widths(text: str) -> tuple[int, ...]:
@@ -252,7 +356,7 @@ def train_command(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        train_command(args)
+        {"train": train_command, "transfer": transfer_command}[args.command](args)
     except ConfigError as err:
         print(f"c3rl: error: {err}", file=sys.stderr)
         return 2

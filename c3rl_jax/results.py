@@ -95,14 +95,14 @@ class Results:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         text = json.dumps(self.meta(), indent=2).encode()
-        _atomic_write(out / "results.json", lambda f: f.write(text))
-        _atomic_write(
+        atomic_write(out / "results.json", lambda f: f.write(text))
+        atomic_write(
             out / "arrays.npz",
             lambda f: np.savez(f, **self.arrays()),
         )
         header = "agent,group," + ",".join(f"ep{e}" for e in range(self.returns.shape[1]))
         rows = np.column_stack([np.arange(len(self.groups)), self.groups, self.returns])
-        _atomic_write(
+        atomic_write(
             out / "returns.csv",
             lambda f: np.savetxt(f, rows, delimiter=",", header=header, comments="", fmt="%.6g"),
         )
@@ -125,7 +125,8 @@ class Results:
         )
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
+    """Call `write(f)` on a temporary file beside `path`, then rename it to `path`."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
         write(f)

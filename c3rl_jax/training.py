@@ -7,6 +7,7 @@ Between chunks the host loop checks for divergence, saves results, checkpoints e
 import dataclasses
 import sys
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -14,8 +15,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from c3rl_jax import agent_mesh, replay
-from c3rl_jax.adaptive import rebuild_sharing
-from c3rl_jax.agents.ddpg import DDPG
+from c3rl_jax.adaptive import MODEL_FILE, rebuild_sharing
+from c3rl_jax.agents.ddpg import DDPG, DDPGState
 from c3rl_jax.checkpoint import Checkpointer, check_compatible
 from c3rl_jax.config import ADAPTIVE_MODES, TrainConfig
 from c3rl_jax.errors import check
@@ -23,7 +24,8 @@ from c3rl_jax.guards import check_finite
 from c3rl_jax.interrupts import StopRequests, TrainingInterrupted
 from c3rl_jax.memory import check_fits, learner_bytes_per_agent, replay_bytes_per_agent
 from c3rl_jax.population import Population, broadcast_params
-from c3rl_jax.results import Results
+from c3rl_jax.replay import ReplayBuffer
+from c3rl_jax.results import Results, atomic_write
 from c3rl_jax.rollout import ChunkInputs, RunState, make_chunk
 from c3rl_jax.sharing import fixed_sharing, individual, uniform, validate_sharing_matrix
 from c3rl_jax.tasks import get_task
@@ -68,6 +70,8 @@ def train(
     population: Population | None = None,
     sharing_matrix=None,
     resume: str | None = None,
+    initial_agents: DDPGState | None = None,
+    initial_buffer: ReplayBuffer | None = None,
 ) -> Results:
     """Train `config.n_agents` DDPG agents concurrently and return their `Results`.
 
@@ -75,20 +79,23 @@ def train(
     sharing_matrix: P [N, N] for `sharing="custom"` (rows sum to 1).
     resume: a run directory to continue from its latest checkpoint; `config` may then be None
         (the saved one is used) or may differ from it only in `episodes` and `progress`.
+    initial_agents, initial_buffer: start from these learners (leaves [N, ...]) and this replay
+        buffer ([N, buffer_size, ...]) instead of fresh ones (a warm start; see `transfer`).
     With `config.out_dir` set, results are saved there after every chunk and checkpoints
     every `config.checkpoint_every` episodes.
     """
     start = time.perf_counter()
     if resume is None:
         config = (config or TrainConfig()).resolved()
-        run, env, ddpg = _build(config, population, sharing_matrix)
+        run, env, ddpg = _build(config, population, sharing_matrix, initial_agents, initial_buffer)
         checkpointer = None
         if config.out_dir is not None and config.checkpoint_every > 0:
             checkpointer = Checkpointer(config.out_dir)
     else:
+        given = (population, sharing_matrix, initial_agents, initial_buffer)
         check(
-            population is None and sharing_matrix is None,
-            "population/sharing_matrix",
+            all(a is None for a in given),
+            "population/sharing_matrix/initial_agents/initial_buffer",
             "given",
             "None when resuming: they come from the checkpoint",
         )
@@ -107,8 +114,51 @@ def saved_config(run_dir: str) -> TrainConfig:
     return TrainConfig.from_dict(checkpointer.meta(checkpointer.latest())["config"])
 
 
-def _build(config: TrainConfig, population: Population | None, sharing_matrix):
-    """A fresh run: population, P, agents and an empty replay buffer."""
+@dataclasses.dataclass
+class SavedRun:
+    """A run restored from its latest checkpoint on one device: the config, the environment
+    and learner it used, the RunState (agents, replay buffer), env params [N], P [N, N],
+    true groups [N] and returns [N, E]."""
+
+    config: TrainConfig
+    env: object
+    ddpg: DDPG
+    state: RunState
+    env_params: object
+    sharing: np.ndarray
+    groups: np.ndarray
+    returns: np.ndarray
+
+
+def load_run(run_dir: str) -> SavedRun:
+    """The latest checkpoint of `run_dir`, restored on one device (CheckpointError if none)."""
+    checkpointer = Checkpointer(run_dir, create=False)
+    step = checkpointer.latest()
+    meta = checkpointer.meta(step)
+    config = TrainConfig.from_dict(meta["config"])
+    config = dataclasses.replace(config, progress=False, devices=1, distributed=False).resolved()
+    run, env, ddpg = _build(config, _template_population(config), None)
+    run = _restore(checkpointer, step, meta, run)
+    return SavedRun(
+        config,
+        env,
+        ddpg,
+        run.state,
+        run.inputs.env_params,
+        np.asarray(run.inputs.sharing),
+        run.groups,
+        run.returns,
+    )
+
+
+def _build(
+    config: TrainConfig,
+    population: Population | None,
+    sharing_matrix,
+    initial_agents: DDPGState | None = None,
+    initial_buffer: ReplayBuffer | None = None,
+):
+    """A fresh run: population, P, agents and an empty replay buffer (or the initial ones)."""
     if config.distributed:
         agent_mesh.start_distributed()
     task = get_task(config.task)
@@ -141,9 +191,11 @@ def _build(config: TrainConfig, population: Population | None, sharing_matrix):
     groups = np.asarray(population.groups)
     sharing = _sharing_matrix(config, groups, sharing_matrix)
     ddpg = DDPG(config.ddpg, obs_dim, act_dim)
+    agents = ddpg.init(key_init, n_agents)
+    buffer = replay.init_buffer(n_agents, config.buffer_size, obs_dim, act_dim)
     state = RunState(
-        agents=ddpg.init(key_init, n_agents),
-        buffer=replay.init_buffer(n_agents, config.buffer_size, obs_dim, act_dim),
+        agents=_initial("initial_agents", initial_agents, agents),
+        buffer=_initial("initial_buffer", initial_buffer, buffer),
         key=key_run,
         total_steps=jnp.array(0, jnp.int32),
     )
@@ -159,6 +211,21 @@ def _build(config: TrainConfig, population: Population | None, sharing_matrix):
         sharing_index=np.zeros((0,), np.int32),
     )
     return _placed(run), env, ddpg
+
+
+def _initial(name: str, given, fresh):
+    """`given` if it has the structure, shapes and dtypes of `fresh`, else a ConfigError."""
+    if given is None:
+        return fresh
+    want = jax.tree.map(lambda a: (a.shape, a.dtype), fresh)
+    got = jax.tree.map(lambda a: (jnp.shape(a), jnp.asarray(a).dtype), given)
+    check(
+        jax.tree.structure(given) == jax.tree.structure(fresh) and got == want,
+        name,
+        "a tree of other shapes",
+        f"the structure, shapes and dtypes of this config's fresh one, {want}",
+    )
+    return jax.tree.map(jnp.asarray, given)
 
 
 def _placed(run: _Run) -> _Run:
@@ -302,6 +369,9 @@ def _rebuild(config: TrainConfig, run: _Run, episode_length: int) -> None:
         run.rebuilds.append({"episode": run.episodes_done, "failed": True})
         return
     run.rebuilds.append(rebuild.record)
+    if rebuild.model is not None and config.out_dir is not None and jax.process_index() == 0:
+        Path(config.out_dir).mkdir(parents=True, exist_ok=True)
+        atomic_write(Path(config.out_dir) / MODEL_FILE, rebuild.model.save)
     inputs = run.inputs._replace(
         sharing=jnp.asarray(rebuild.sharing), clusters=jnp.asarray(rebuild.labels, jnp.int32)
     )
