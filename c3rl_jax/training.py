@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from c3rl_jax import agent_mesh, replay
 from c3rl_jax.adaptive import MODEL_FILE, rebuild_sharing
 from c3rl_jax.agents.ddpg import DDPG, DDPGState
-from c3rl_jax.checkpoint import Checkpointer, check_compatible
+from c3rl_jax.checkpoint import RESUMABLE_CHANGES, Checkpointer, check_compatible
 from c3rl_jax.config import ADAPTIVE_MODES, TrainConfig
 from c3rl_jax.errors import check
 from c3rl_jax.guards import check_finite
@@ -78,7 +78,8 @@ def train(
     population: a `Population` (params with leaves [N], groups [N]); default: the task's own.
     sharing_matrix: P [N, N] for `sharing="custom"` (rows sum to 1).
     resume: a run directory to continue from its latest checkpoint; `config` may then be None
-        (the saved one is used) or may differ from it only in `episodes` and `progress`.
+        (the saved one is used) or may differ from it only in `checkpoint.RESUMABLE_CHANGES`
+        (episodes, progress, checkpoint_every, profile_dir, devices, distributed).
     initial_agents, initial_buffer: start from these learners (leaves [N, ...]) and this replay
         buffer ([N, buffer_size, ...]) instead of fresh ones (a warm start; see `transfer`).
     With `config.out_dir` set, results are saved there after every chunk and checkpoints
@@ -391,13 +392,8 @@ def _resumed_config(saved: dict, requested: TrainConfig | None, run_dir: str) ->
     if requested is not None:
         requested = requested.resolved()
         check_compatible(dataclasses.asdict(config), dataclasses.asdict(requested))
-        config = dataclasses.replace(
-            config,
-            episodes=requested.episodes,
-            progress=requested.progress,
-            devices=requested.devices,
-            distributed=requested.distributed,
-        )
+        changes = {name: getattr(requested, name) for name in RESUMABLE_CHANGES}
+        config = dataclasses.replace(config, **changes)
     return dataclasses.replace(config, out_dir=str(run_dir)).resolved()
 
 

@@ -23,8 +23,10 @@ def test_resumed_run_equals_uninterrupted_run(tiny_config, tmp_path):
     base = dataclasses.replace(tiny_config, episodes=4, checkpoint_every=2)
     full = train(dataclasses.replace(base, out_dir=str(tmp_path / "full")))
     train(dataclasses.replace(base, episodes=2, out_dir=str(tmp_path / "half")))
-    resumed = train(base, resume=str(tmp_path / "half"))
+    resumed = train(dataclasses.replace(base, checkpoint_every=1), resume=str(tmp_path / "half"))
     np.testing.assert_array_equal(resumed.returns, full.returns)
+    assert resumed.config["checkpoint_every"] == 1  # a resumable change is kept, not dropped
+    assert sorted(p.name for p in (tmp_path / "half" / "checkpoints").iterdir()) == ["3", "4"]
     np.testing.assert_array_equal(Results.load(tmp_path / "half").returns, full.returns)
 
 
