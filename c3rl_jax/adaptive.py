@@ -15,7 +15,7 @@ import jax
 import numpy as np
 
 from c3rl_jax.agent_mesh import to_host
-from c3rl_jax.causal import adjusted_rand_index, fit_gppom, sharing_from_theta
+from c3rl_jax.causal import GPPOMConfig, adjusted_rand_index, fit_gppom, sharing_from_theta
 from c3rl_jax.causal.mechanisms import MechanismModel
 from c3rl_jax.replay import ReplayBuffer, Transition
 
@@ -86,7 +86,7 @@ def rebuild_sharing(
     try:
         fit = None
         if method == "c3rl":
-            fit = fit_gppom(x, y, k_fit)
+            fit = fit_gppom(x, y, k_fit, GPPOMConfig(n_steps=config.rebuild_fit_steps))
             theta = np.asarray(fit.theta)
             ids = agent_ids
         else:

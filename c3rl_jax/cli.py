@@ -137,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="c3rl/sysid: recent transitions per agent used in a rebuild (default: 20)",
     )
     method.add_argument(
+        "--rebuild-fit-steps",
+        type=int,
+        default=300,
+        help="c3rl: GPPOM optimiser steps per rebuild (default: 300)",
+    )
+    method.add_argument(
         "--clusters",
         type=int,
         default=None,
@@ -343,6 +349,7 @@ def train_command(args: argparse.Namespace) -> None:
         mean_draws=args.mean_draws,
         rebuild_every=args.rebuild_every,
         rebuild_samples=args.rebuild_samples,
+        rebuild_fit_steps=args.rebuild_fit_steps,
         n_clusters=args.n_clusters,
         prior_scale=args.prior_scale,
         reward_noise=args.reward_noise,

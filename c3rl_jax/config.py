@@ -74,6 +74,7 @@ class TrainConfig:
     mean_draws: str = "stratified"
     rebuild_every: int = 5
     rebuild_samples: int = 20
+    rebuild_fit_steps: int = 300  # c3rl: GPPOM optimiser steps per rebuild
     n_clusters: int | None = None  # None: chosen by BIC over 1..max_clusters
     max_clusters: int = 6
     prior_scale: float = 1.0  # seed sampling: weight of each agent's random prior critic
@@ -173,7 +174,7 @@ class TrainConfig:
         )
         check(self.exploration in MODES, "exploration", self.exploration, f"one of {MODES}")
         check(self.mean_draws in MEAN_DRAWS, "mean_draws", self.mean_draws, f"one of {MEAN_DRAWS}")
-        for name in ("rebuild_every", "rebuild_samples", "max_clusters"):
+        for name in ("rebuild_every", "rebuild_samples", "rebuild_fit_steps", "max_clusters"):
             value = getattr(self, name)
             check(_is_int(value) and value > 0, name, value, "a positive integer")
         check(

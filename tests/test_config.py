@@ -36,6 +36,7 @@ def test_unset_settings_come_from_the_task_then_the_package():
         ("warmup_steps", -5, "warmup_steps=-5"),
         ("ou_sigma", -0.1, "ou_sigma=-0.1"),
         ("seed", "zero", "seed='zero'"),
+        ("rebuild_fit_steps", 0, "rebuild_fit_steps=0 is invalid: a positive integer"),
     ],
 )
 def test_bad_settings_name_the_field_and_value(field, value, message):
