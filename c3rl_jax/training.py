@@ -226,7 +226,7 @@ def _initial(name: str, given, fresh):
         "a tree of other shapes",
         f"the structure, shapes and dtypes of this config's fresh one, {want}",
     )
-    return jax.tree.map(jnp.asarray, given)
+    return jax.tree.map(jnp.array, given)  # a copy: the chunk donates (deletes) its input
 
 
 def _placed(run: _Run) -> _Run:

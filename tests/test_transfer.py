@@ -9,15 +9,18 @@ import numpy as np
 import pytest
 from conftest import TINY
 
-from c3rl_jax import ConfigError, TrainConfig, train
+from c3rl_jax import ConfigError, TrainConfig, custom_population, train
 from c3rl_jax.agents.ddpg import DDPG, DDPGConfig
 from c3rl_jax.causal import fit_gppom, sharing_from_theta, two_mechanism_data
 from c3rl_jax.causal.mechanisms import MechanismModel
 from c3rl_jax.cli import main
 from c3rl_jax.envs.ar import ACTION_COST, AutoregressiveControl
+from c3rl_jax.envs.pendulum import WindyPendulum
 from c3rl_jax.evaluation import greedy_returns
 from c3rl_jax.population import broadcast_params
-from c3rl_jax.transfer import load_model, transfer, warm_start
+from c3rl_jax.replay import Transition
+from c3rl_jax.training import load_run
+from c3rl_jax.transfer import load_model, seeded_buffer, transfer, warm_start
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +100,40 @@ def test_warm_start_trains_one_agent_from_the_recommended_policy(c3rl_run):
     assert results.config["warmup_steps"] == 0 and results.config["n_agents"] == 1
     with pytest.raises(ConfigError, match="result=.*a transfer result for"):
         warm_start(c3rl_run, {"w": 1.0}, result, episodes=2, progress=False)
+
+
+def test_train_starts_from_the_given_agents_and_buffer(tiny_config, tmp_path):
+    # learning rates of 1e-30 leave the networks as they were: the checkpoint shows the start
+    config = dataclasses.replace(
+        tiny_config,
+        n_agents=1,
+        episodes=1,
+        warmup_steps=0,
+        actor_lr=1e-30,
+        critic_lr=1e-30,
+        out_dir=str(tmp_path),
+    )
+    population = custom_population(WindyPendulum().default_params, {"w": [0.5]})
+    ddpg = DDPG(config.resolved().ddpg, obs_dim=3, act_dim=1)
+    agents = ddpg.init(jax.random.key(5), 1)
+    ones = np.ones((10,), np.float32)
+    seed_data = Transition(
+        7 * ones[:, None].repeat(3, 1),
+        0 * ones[:, None],
+        ones,
+        ones[:, None].repeat(3, 1),
+        ones.astype(bool),
+        ~ones.astype(bool),
+    )
+    train(config, population, initial_agents=agents, initial_buffer=seeded_buffer(512, [seed_data]))
+    saved = load_run(str(tmp_path)).state
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, atol=1e-20), saved.agents.actor, agents.actor
+    )
+    np.testing.assert_array_equal(saved.buffer.data.obs[0, :10], 7.0)
+    assert int(saved.buffer.fill[0]) == 10 + 200  # the seeded rows, then one pendulum episode
+    with pytest.raises(ConfigError, match="initial_agents=.*structure, shapes and dtypes"):
+        train(config, population, initial_agents=ddpg.init(jax.random.key(5), 2))
 
 
 def test_bad_transfer_inputs_are_clear_errors(c3rl_run, tiny_config, tmp_path):
