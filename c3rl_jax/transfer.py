@@ -69,6 +69,15 @@ class TransferResult(NamedTuple):
         }
 
 
+def run_directory(run: str | Path | Results) -> Path:
+    """The directory of a run given as a path or as its `Results` (which name their out_dir)."""
+    if isinstance(run, Results):
+        out_dir = run.config.get("out_dir")
+        check(out_dir is not None, "results.config.out_dir", out_dir, "the run's directory")
+        return Path(out_dir)
+    return Path(run)
+
+
 def load_model(run_dir: str | Path) -> MechanismModel:
     """The run's latest fitted ANM-MM + GMM (ConfigError if it has none)."""
     path = Path(run_dir) / MODEL_FILE
@@ -117,7 +126,7 @@ def collect(run: SavedRun, params, key: jax.Array, n: int, behaviour: str) -> Tr
 
 
 def transfer(
-    run_dir: str | Path,
+    run: str | Path | Results,
     params: Mapping[str, float],
     n_transitions: int = 100,
     seed: int = 0,
@@ -126,7 +135,7 @@ def transfer(
     behaviour: str = "policies",
 ) -> TransferResult:
     """Place a new environment (the run's task with `params` set, e.g. {"w": 0.8}) among the
-    mechanisms of the c3rl run saved in `run_dir` and recommend a trained policy for it.
+    mechanisms of a c3rl run (its directory, or its `Results`) and recommend a trained policy.
 
     n_transitions: transitions of the new environment that place it (see `collect`).
     behaviour: "policies" (default) collects them with the trained policies, the data the
@@ -148,20 +157,23 @@ def transfer(
         eval_episodes,
         "a positive integer",
     )
+    run_dir = run_directory(run)
     model = load_model(run_dir)
-    run = load_run(str(run_dir))
-    new = new_env_params(run, params)
+    saved = load_run(str(run_dir))
+    new = new_env_params(saved, params)
     k_collect, k_eval = jax.random.split(jax.random.PRNGKey(seed))
-    data = collect(run, new, k_collect, n_transitions, behaviour)
+    data = collect(saved, new, k_collect, n_transitions, behaviour)
     posterior = model.posterior(*mechanism_data(data))
-    actors = run.state.agents.actor
-    trained = greedy_returns(run.env, run.ddpg, actors, run.env_params, k_eval, eval_episodes)
+    actors = saved.state.agents.actor
+    trained = greedy_returns(saved.env, saved.ddpg, actors, saved.env_params, k_eval, eval_episodes)
     weights = model.assignments / model.assignments.sum(axis=0, keepdims=True)  # [N, K]
     mechanism_returns = np.asarray(trained) @ weights  # [N, K]
     predicted = mechanism_returns @ posterior
     actual = None
     if evaluate:
-        actual = np.asarray(greedy_returns(run.env, run.ddpg, actors, new, k_eval, eval_episodes))
+        actual = np.asarray(
+            greedy_returns(saved.env, saved.ddpg, actors, new, k_eval, eval_episodes)
+        )
         actual = actual[:, 0]
     return TransferResult(
         params=dict(params),
@@ -176,7 +188,7 @@ def transfer(
 
 
 def warm_start(
-    run_dir: str | Path,
+    run: str | Path | Results,
     params: Mapping[str, float],
     result: TransferResult | None = None,
     episodes: int = 30,
@@ -193,19 +205,20 @@ def warm_start(
     The new agent uses the run's settings with plain OU exploration, no random warm-up, and a
     buffer seeded with the transitions `transfer` collected.
     """
+    run_dir = run_directory(run)
     result = result or transfer(run_dir, params, seed=seed)
     check(result.params == dict(params), "result", result.params, f"a transfer result for {params}")
-    run = load_run(str(run_dir))
-    config = scratch_config(run, episodes, seed, out_dir, progress)
+    saved = load_run(str(run_dir))
+    config = scratch_config(saved, episodes, seed, out_dir, progress)
     config = dataclasses.replace(config, warmup_steps=0)
-    agents = jax.tree.map(lambda a: a[result.recommended][None], run.state.agents)
+    agents = jax.tree.map(lambda a: a[result.recommended][None], saved.state.agents)
     sources = [result.transitions]
     if mechanism_replay:
         model = load_model(run_dir)
         members = np.flatnonzero(model.assignments.argmax(axis=1) == result.mechanism)
-        sources.append(recent_data(run.state.buffer, members, config.buffer_size))
+        sources.append(recent_data(saved.state.buffer, members, config.buffer_size))
     buffer = seeded_buffer(config.buffer_size, sources)
-    population = Population(new_env_params(run, params), jnp.zeros((1,), jnp.int32))
+    population = Population(new_env_params(saved, params), jnp.zeros((1,), jnp.int32))
     return train(config, population, initial_agents=agents, initial_buffer=buffer)
 
 

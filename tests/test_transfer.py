@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import TINY
 
-from c3rl_jax import ConfigError, TrainConfig, custom_population, train
+from c3rl_jax import ConfigError, Results, TrainConfig, custom_population, train
 from c3rl_jax.agents.ddpg import DDPG, DDPGConfig
 from c3rl_jax.causal import fit_gppom, sharing_from_theta, two_mechanism_data
 from c3rl_jax.causal.mechanisms import MechanismModel
@@ -86,7 +86,7 @@ def test_transfer_returns_a_posterior_predictions_and_the_best_predicted_policy(
     assert result.recommended == int(np.argmax(result.predicted_returns))
     assert result.actual_returns.shape == (6,)
     assert result.transitions.obs.shape == (30, 3)
-    again = transfer(c3rl_run, {"w": 0.5}, n_transitions=30, evaluate=True)
+    again = transfer(Results.load(c3rl_run), {"w": 0.5}, n_transitions=30)  # a run's Results
     np.testing.assert_array_equal(again.posterior, result.posterior)  # same seed, same result
     json.dumps(result.to_dict())
 
@@ -147,6 +147,10 @@ def test_bad_transfer_inputs_are_clear_errors(c3rl_run, tiny_config, tmp_path):
     train(dataclasses.replace(tiny_config, out_dir=str(plain)))
     with pytest.raises(ConfigError, match="no fitted mechanism model"):
         transfer(plain, {"w": 0.5})
+    unsaved = Results.load(plain)
+    unsaved = dataclasses.replace(unsaved, config={**unsaved.config, "out_dir": None})
+    with pytest.raises(ConfigError, match="results.config.out_dir=None is invalid"):
+        transfer(unsaved, {"w": 0.5})
 
 
 def test_transfer_cli_writes_json_and_reports_bad_params(c3rl_run, tmp_path, capsys):
