@@ -93,7 +93,9 @@ def new_env_params(run: SavedRun, values: Mapping[str, float]):
     """Environment parameters [1] of the run's task with the named fields set (ConfigError on
     an unknown name or a non-physical value)."""
     base = run.env.default_params
-    fields = sorted(f.name for f in dataclasses.fields(base))
+    fields = sorted(  # the numeric parameters (not static ones such as the episode length)
+        f.name for f in dataclasses.fields(base) if f.metadata.get("pytree_node", True)
+    )
     for name, value in values.items():
         check(name in fields, "param name", name, f"a parameter of {run.config.task}: {fields}")
         ok = isinstance(value, int | float) and not isinstance(value, bool)

@@ -139,6 +139,8 @@ def test_train_starts_from_the_given_agents_and_buffer(tiny_config, tmp_path):
 def test_bad_transfer_inputs_are_clear_errors(c3rl_run, tiny_config, tmp_path):
     with pytest.raises(ConfigError, match="param name='wind' is invalid: a parameter of pendulum"):
         transfer(c3rl_run, {"wind": 0.5})
+    with pytest.raises(ConfigError, match="param name='max_steps_in_episode' is invalid"):
+        transfer(c3rl_run, {"max_steps_in_episode": 10})  # static, not a physics parameter
     with pytest.raises(ConfigError, match="param w=nan is invalid"):
         transfer(c3rl_run, {"w": float("nan")})
     with pytest.raises(ConfigError, match="behaviour='greedy' is invalid"):
