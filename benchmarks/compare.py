@@ -180,6 +180,15 @@ def markdown(table: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def merged_tables(path: Path, table: dict) -> dict:
+    """The tables already in `path` (tasks run earlier) with this run's replacing theirs, in
+    THRESHOLDS order, so that running one task at a time never drops the others."""
+    earlier = json.loads(path.read_text())["table"] if path.exists() else {}
+    merged = {**earlier, **table}
+    order = [f"{t}-{r}" for t, r in THRESHOLDS]
+    return {key: merged[key] for key in sorted(merged, key=order.index)}
+
+
 def main(quick: bool = False, seeds: int = 5, tasks: list[str] | None = None) -> dict:
     if quick:
         tasks, seeds, episodes = tasks or ["pendulum-dense", "pendulum-sparse"], 2, 15
@@ -201,6 +210,7 @@ def main(quick: bool = False, seeds: int = 5, tasks: list[str] | None = None) ->
         plot_curves(runs, key, threshold, out_root / f"{key}-curves.png")
         plot_c3rl(runs["c3rl"], key, out_root / f"{key}-c3rl.png")
         print(markdown({key: table[key]}), flush=True)
+    table = merged_tables(out_root / "compare.json", table)
     payload = {
         "environment": environment(),
         "quick": quick,
