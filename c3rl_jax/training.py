@@ -100,12 +100,9 @@ def train(
             "given",
             "None when resuming: they come from the checkpoint",
         )
-        checkpointer = Checkpointer(resume, create=False)
-        step = checkpointer.latest()
-        meta = checkpointer.meta(step)
-        config = _resumed_config(meta["config"], config, resume)
-        run, env, ddpg = _build(config, _template_population(config), None)
-        run = _restore(checkpointer, step, meta, run)
+        checkpointer, config, run, env, ddpg = _from_checkpoint(
+            resume, lambda saved: _resumed_config(saved, config, resume)
+        )
     return _loop(config, run, env, ddpg, checkpointer, start)
 
 
@@ -118,38 +115,35 @@ def saved_config(run_dir: str) -> TrainConfig:
 @dataclasses.dataclass
 class SavedRun:
     """A run restored from its latest checkpoint on one device: the config, the environment
-    and learner it used, the RunState (agents, replay buffer), env params [N], P [N, N],
-    true groups [N] and returns [N, E]."""
+    and learner it used, the RunState (agents, replay buffer) and env params [N]."""
 
     config: TrainConfig
     env: object
     ddpg: DDPG
     state: RunState
     env_params: object
-    sharing: np.ndarray
-    groups: np.ndarray
-    returns: np.ndarray
 
 
 def load_run(run_dir: str) -> SavedRun:
     """The latest checkpoint of `run_dir`, restored on one device (CheckpointError if none)."""
+
+    def one_device(saved: dict) -> TrainConfig:
+        config = TrainConfig.from_dict(saved)
+        return dataclasses.replace(config, progress=False, devices=1, distributed=False).resolved()
+
+    _, config, run, env, ddpg = _from_checkpoint(run_dir, one_device)
+    return SavedRun(config, env, ddpg, run.state, run.inputs.env_params)
+
+
+def _from_checkpoint(run_dir: str, configure):
+    """(checkpointer, config, run, env, ddpg) of the latest checkpoint in `run_dir`, built
+    under `configure(saved config dict) -> TrainConfig`."""
     checkpointer = Checkpointer(run_dir, create=False)
     step = checkpointer.latest()
     meta = checkpointer.meta(step)
-    config = TrainConfig.from_dict(meta["config"])
-    config = dataclasses.replace(config, progress=False, devices=1, distributed=False).resolved()
+    config = configure(meta["config"])
     run, env, ddpg = _build(config, _template_population(config), None)
-    run = _restore(checkpointer, step, meta, run)
-    return SavedRun(
-        config,
-        env,
-        ddpg,
-        run.state,
-        run.inputs.env_params,
-        np.asarray(run.inputs.sharing),
-        run.groups,
-        run.returns,
-    )
+    return checkpointer, config, _restore(checkpointer, step, meta, run), env, ddpg
 
 
 def _build(
