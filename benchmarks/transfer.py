@@ -15,7 +15,6 @@ import argparse
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from benchmarks.common import RESULTS_DIR, write_json
@@ -68,14 +67,11 @@ def trained_run(quick: bool):
 
 
 def scratch(run_dir, params: dict, episodes: int, seed: int):
-    from c3rl_jax.population import Population
     from c3rl_jax.training import load_run, train
-    from c3rl_jax.transfer import new_env_params, scratch_config
+    from c3rl_jax.transfer import new_population, scratch_config
 
     run = load_run(str(run_dir))
-    config = scratch_config(run, episodes, seed, None, False)
-    population = Population(new_env_params(run, params), jnp.zeros((1,), jnp.int32))
-    return train(config, population)
+    return train(scratch_config(run, episodes, seed, None, False), new_population(run, params))
 
 
 def group_component(results, model) -> list[int]:

@@ -197,7 +197,8 @@ def add_transfer_parser(commands) -> None:
         "--transitions",
         type=int,
         default=100,
-        help="random-action transitions of the new environment used to place it (default: 100)",
+        help="transitions of the new environment used to place it, drawn from one episode of "
+        "each trained policy (default: 100)",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument(

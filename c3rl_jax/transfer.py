@@ -105,6 +105,11 @@ def new_env_params(run: SavedRun, values: Mapping[str, float]):
     return params
 
 
+def new_population(run: SavedRun, values: Mapping[str, float]) -> Population:
+    """A one-agent population of the new environment (`new_env_params`), in group 0."""
+    return Population(new_env_params(run, values), jnp.zeros((1,), jnp.int32))
+
+
 def collect(run: SavedRun, params, key: jax.Array, n: int, behaviour: str) -> Transition:
     """n transitions (leaves [n, ...]) of one new environment (params leaves [1]), drawn
     uniformly from one episode of each trained policy with N(0, 0.1^2) action noise
@@ -220,8 +225,9 @@ def warm_start(
         members = np.flatnonzero(model.assignments.argmax(axis=1) == result.mechanism)
         sources.append(recent_data(saved.state.buffer, members, config.buffer_size))
     buffer = seeded_buffer(config.buffer_size, sources)
-    population = Population(new_env_params(saved, params), jnp.zeros((1,), jnp.int32))
-    return train(config, population, initial_agents=agents, initial_buffer=buffer)
+    return train(
+        config, new_population(saved, params), initial_agents=agents, initial_buffer=buffer
+    )
 
 
 def scratch_config(run: SavedRun, episodes: int, seed: int, out_dir: str | None, progress: bool):

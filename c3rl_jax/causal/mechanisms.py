@@ -48,8 +48,9 @@ class MechanismModel(NamedTuple):
     def save(self, file: BinaryIO) -> None:
         """Write every array (and the covariance type) to an open binary file as .npz."""
         arrays = {f"fit.{k}": np.asarray(v) for k, v in _fit_fields(self.fit).items()}
-        arrays |= {f"gmm.{k}": np.asarray(getattr(self.gmm, k)) for k in _GMM_ARRAYS}
-        arrays |= {f"gmm.{k}": np.asarray(getattr(self.gmm, k)) for k in _GMM_SCALING}
+        arrays |= {
+            f"gmm.{k}": np.asarray(getattr(self.gmm, k)) for k in (*_GMM_ARRAYS, *_GMM_SCALING)
+        }
         arrays["gmm.covariance_type"] = np.asarray(self.gmm.covariance_type)
         np.savez(
             file,
