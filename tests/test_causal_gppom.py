@@ -1,8 +1,6 @@
 """GPPOM fit: objective against an independent NumPy reference, gradients, determinism,
 degenerate data, input validation, vmapped batches, and a small clustering check."""
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -89,32 +87,37 @@ def test_objective_matches_numpy_reference(dy):
     assert got == pytest.approx(want, rel=1e-10, abs=1e-8)
 
 
-def test_custom_vjp_gradient_matches_autodiff_through_cholesky():
-    def plain_nll(K, Y):  # autodiff reference for the hand-written VJP
-        L = jnp.linalg.cholesky(K)
-        A = jax.scipy.linalg.cho_solve((L, True), Y)
-        n, dy = Y.shape
-        return (
-            0.5 * jnp.sum(Y * A)
-            + dy * jnp.sum(jnp.log(jnp.diagonal(L)))
-            + 0.5 * n * dy * jnp.log(2 * jnp.pi)
-        )
+def _plain_objective(p, xs, ys, lam, mlp_alpha, jitter):
+    """The objective in plain jax.numpy (slogdet, solve, explicit H): autodiff reference."""
+    n, dy = ys.shape
+    theta = jax.nn.sigmoid(jnp.concatenate([xs, ys], axis=1) @ p.w1 + p.b1) @ p.w2 + p.b2
 
+    def ard(a, log_alpha, log_gamma):
+        d2 = ((a[:, None, :] - a[None, :, :]) ** 2 * jnp.exp(log_gamma)).sum(-1)
+        return jnp.exp(log_alpha - d2)
+
+    kx = ard(xs, p.log_alpha_x, p.log_gamma_x)
+    kt = ard(theta, p.log_alpha_t, p.log_gamma_t)
+    K = kx * kt + (jnp.exp(-p.log_beta) + jitter) * jnp.eye(n)
+    nll = 0.5 * jnp.sum(ys * jnp.linalg.solve(K, ys)) + 0.5 * dy * jnp.linalg.slogdet(K)[1]
+    H = jnp.eye(n) - 1.0 / n
+    w2 = sum(jnp.sum(w**2) for w in (p.w1, p.b1, p.w2, p.b2))
+    prior = 0.5 * jnp.sum(p.log_psi() ** 2) + 0.5 * jnp.sum(theta**2) + 0.5 * mlp_alpha * w2
+    return nll + prior + lam * jnp.log(jnp.trace(kx @ H @ kt @ H))
+
+
+def test_hand_written_gradient_matches_autodiff_of_plain_objective():
+    """The hand-written VJP (symmetric [n, n] products, one explicit K^-1) against autodiff,
+    for every input it gives a gradient for: parameters, data, lam and jitter."""
+    argnums = (0, 1, 2, 3, 5)
     with jax.enable_x64(True):
         p, xs, ys = _params(2, dx=2, dy=2, dtype=jnp.float64)
-        loss = functools.partial(gppom_loss, xs=xs, ys=ys, lam=1.0, mlp_alpha=0.1, jitter=0.03)
-        g_custom = jax.jit(jax.grad(loss))(p)
-        original = G._gauss_nll
-        try:
-            G._gauss_nll = plain_nll
-            g_auto = jax.jit(jax.grad(lambda q: gppom_loss(q, xs, ys, 1.0, 0.1, 0.03)))(p)
-        finally:
-            G._gauss_nll = original
-    leaves = zip(
-        jax.tree_util.tree_leaves(g_custom), jax.tree_util.tree_leaves(g_auto), strict=True
-    )
-    for a, b in leaves:
-        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-8)
+        args = (p, xs, ys, 1.3, 0.1, 0.03)
+        got = jax.jit(jax.grad(gppom_loss, argnums))(*args)
+        want = jax.jit(jax.grad(_plain_objective, argnums))(*args)
+    pairs = zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want), strict=True)
+    for a, b in pairs:
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9)
 
 
 def test_float32_objective_and_gradient_close_to_float64():
@@ -227,9 +230,11 @@ def test_batch_matches_single_fits():
     assert batch.theta.shape == (2, 60, 1) and batch.loss_history.shape == (2, 150)
     for i in range(2):
         single = fit_gppom(xs[i], ys[i], keys[i], MIXTURE)
-        # float32 rounding differs between the batched and single programs and grows over
-        # 150 steps, so compare the start of the run tightly and the end loosely
-        np.testing.assert_allclose(batch.loss_history[i, :10], single.loss_history[:10], rtol=1e-4)
+        # float32 rounding differs between the batched and single programs, and Adam's first
+        # steps turn rounding in near-zero gradients (the output bias) into full steps, so
+        # compare the initial loss tightly, the first steps and the end loosely
+        np.testing.assert_allclose(batch.loss_history[i, 0], single.loss_history[0], rtol=1e-5)
+        np.testing.assert_allclose(batch.loss_history[i, :10], single.loss_history[:10], rtol=0.02)
         scale = abs(float(single.loss_history[0]))
         assert abs(float(batch.final_loss[i]) - float(single.final_loss)) < 0.02 * scale
 

@@ -17,9 +17,11 @@ and the fit minimises
 
 Cost per step: one Cholesky of K, one explicit K^{-1} from it (the exact gradient of the
 log-determinant needs every entry of K^{-1}), and O(n^2 (dx + d_theta)) elementwise work.
-The negative log likelihood has a hand-written VJP (autodiff through the Cholesky costs
-about 1.5-1.7x as much), the HSIC trace is sum((H K_x H) * K_theta) (no n^3 product), and
-pairwise distances are built from 2-D [n, n] terms (see ``sq_dist``).
+The data-fit terms (likelihood and HSIC) have one hand-written VJP that uses K's symmetry
+(autodiff through them added transposes and layout copies: about 25-30% slower at n = 400
+to 1000, and autodiff through the Cholesky itself about 1.5-1.7x), the HSIC trace is
+sum((H K_x H) * K_theta) (no n^3 product), and pairwise distances are built from 2-D [n, n]
+terms (see ``sq_dist``).
 
 Choices, measured on a 2-core CPU (benchmarks/anm_mm.py): Adam with a fixed 300-step
 budget (cosine-decayed step size) reaches a lower objective and a better clustering than
@@ -259,36 +261,64 @@ def _ard_rbf(a: jax.Array, log_alpha: jax.Array, log_gamma: jax.Array) -> jax.Ar
     return jnp.exp(log_alpha - sq_dist(a, a, jnp.exp(log_gamma)))
 
 
-@jax.custom_vjp
-def _gauss_nll(K: jax.Array, Y: jax.Array) -> jax.Array:
-    """-log N(Y[:, j] | 0, K) summed over the dy columns of Y [n, dy]; K [n, n] SPD."""
-    return _gauss_nll_fwd(K, Y)[0]
-
-
-def _gauss_nll_fwd(K, Y):
-    n, dy = Y.shape
-    L = jnp.linalg.cholesky(K)
-    A = cho_solve((L, True), Y)
-    logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(L)))
-    nll = 0.5 * jnp.sum(Y * A) + 0.5 * dy * logdet + 0.5 * n * dy * math.log(2.0 * math.pi)
-    return nll, (L, A)
-
-
-def _gauss_nll_bwd(res, g):
-    L, A = res
-    dy = A.shape[1]
-    K_inv = cho_solve((L, True), jnp.eye(L.shape[0], dtype=L.dtype))
-    grad_K = 0.5 * (dy * K_inv - A @ A.T)
-    return g * grad_K, g * A
-
-
-_gauss_nll.defvjp(_gauss_nll_fwd, _gauss_nll_bwd)
-
-
 def _centre(K: jax.Array) -> jax.Array:
     """H K H for symmetric K, in O(n^2)."""
     row = jnp.mean(K, axis=1)
     return K - row[:, None] - row[None, :] + jnp.mean(row)
+
+
+def _rbf_grads(M: jax.Array, a: jax.Array, log_gamma: jax.Array):
+    """Gradients of sum(Gbar * K) for K = ard_rbf(a) [n, n], given M = Gbar * K with Gbar
+    symmetric: w.r.t. log_alpha [], log_gamma [d] and the inputs a [n, d]."""
+    gamma = jnp.exp(log_gamma)
+    rows = jnp.sum(M, axis=1)
+    d_log_gamma = jnp.stack(
+        [-gamma[k] * jnp.sum(M * (a[:, k, None] - a[None, :, k]) ** 2) for k in range(a.shape[1])]
+    )
+    d_a = -4.0 * gamma * (a * rows[:, None] - M @ a)
+    return jnp.sum(rows), d_log_gamma, d_a
+
+
+@jax.custom_vjp
+def _data_fit(xs, theta, kernel, ys, lam, jitter):
+    """-log N(Y | 0, K) (summed over the dy columns of ys [n, dy]) + lam * log tr(K_x H K_t H),
+    K = K_x(xs [n, dx]) * K_t(theta [n, d_theta]) + (1/beta + jitter) I; kernel = (log_alpha_x,
+    log_gamma_x, log_alpha_t, log_gamma_t, log_beta)."""
+    return _data_fit_fwd(xs, theta, kernel, ys, lam, jitter)[0]
+
+
+def _data_fit_fwd(xs, theta, kernel, ys, lam, jitter):
+    log_alpha_x, log_gamma_x, log_alpha_t, log_gamma_t, log_beta = kernel
+    n, dy = ys.shape
+    K_x = _ard_rbf(xs, log_alpha_x, log_gamma_x)
+    K_t = _ard_rbf(theta, log_alpha_t, log_gamma_t)
+    K = K_x * K_t + (jnp.exp(-log_beta) + jitter) * jnp.eye(n, dtype=xs.dtype)
+    L = jax.lax.linalg.cholesky(K, symmetrize_input=False)  # K is symmetric by construction
+    A = cho_solve((L, True), ys)
+    logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(L)))
+    nll = 0.5 * jnp.sum(ys * A) + 0.5 * dy * logdet + 0.5 * n * dy * math.log(2.0 * math.pi)
+    C_x = _centre(K_x)
+    log_trace = jnp.log(jnp.sum(C_x * K_t))
+    return nll + lam * log_trace, (xs, theta, kernel, lam, K_x, K_t, C_x, L, A, log_trace)
+
+
+def _data_fit_bwd(res, g):
+    """Symmetric, hand-written gradient: one explicit K^{-1} (the log-determinant needs every
+    entry), then a few fused [n, n] products; autodiff would add transposes and copies."""
+    xs, theta, kernel, lam, K_x, K_t, C_x, L, A, log_trace = res
+    _, log_gamma_x, _, log_gamma_t, log_beta = kernel
+    K_inv = cho_solve((L, True), jnp.eye(L.shape[0], dtype=L.dtype))
+    G = 0.5 * (A.shape[1] * K_inv - A @ A.T)  # d nll / d K
+    c = lam * jnp.exp(-log_trace)  # d (lam log tr) / d tr
+    d_alpha_x, d_gamma_x, d_xs = _rbf_grads((G * K_t + c * _centre(K_t)) * K_x, xs, log_gamma_x)
+    d_alpha_t, d_gamma_t, d_theta = _rbf_grads((G * K_x + c * C_x) * K_t, theta, log_gamma_t)
+    d_noise = jnp.trace(G)
+    d_kernel = (d_alpha_x, d_gamma_x, d_alpha_t, d_gamma_t, -d_noise * jnp.exp(-log_beta))
+    grads = (d_xs, d_theta, d_kernel, A, log_trace, d_noise)
+    return jax.tree_util.tree_map(lambda x: g * x, grads)
+
+
+_data_fit.defvjp(_data_fit_fwd, _data_fit_bwd)
 
 
 def gppom_loss(
@@ -300,21 +330,17 @@ def gppom_loss(
     jitter: jax.Array,
 ) -> jax.Array:
     """GPPOM objective on standardised data xs [n, dx], ys [n, dy] (see module doc)."""
-    n = xs.shape[0]
     theta = _mlp(params, jnp.concatenate([xs, ys], axis=1))
-    K_x = _ard_rbf(xs, params.log_alpha_x, params.log_gamma_x)
-    K_t = _ard_rbf(theta, params.log_alpha_t, params.log_gamma_t)
-    noise = jnp.exp(-params.log_beta) + jitter
-    K = K_x * K_t + noise * jnp.eye(n, dtype=xs.dtype)
-    nll = _gauss_nll(K, ys)
-    hsic_trace = jnp.sum(_centre(K_x) * K_t)
+    p = params
+    kernel = (p.log_alpha_x, p.log_gamma_x, p.log_alpha_t, p.log_gamma_t, p.log_beta)
+    data_fit = _data_fit(xs, theta, kernel, ys, lam, jitter)
     weights = (params.w1, params.b1, params.w2, params.b2)
     prior = (
         0.5 * jnp.sum(params.log_psi() ** 2)
         + 0.5 * jnp.sum(theta**2)
         + 0.5 * mlp_alpha * sum(jnp.sum(w**2) for w in weights)
     )
-    return nll + prior + lam * jnp.log(hsic_trace)
+    return data_fit + prior
 
 
 # ----------------------------------------------------------------------------- fitting
