@@ -15,6 +15,7 @@ from c3rl_jax.guards import DivergenceError
 from c3rl_jax.interrupts import TrainingInterrupted
 from c3rl_jax.results import Results
 from c3rl_jax.tasks import task_names
+from c3rl_jax.transfer import BEHAVIOURS
 
 TUNABLE_HELP = {
     "episodes": "episodes per agent",
@@ -198,7 +199,15 @@ def add_transfer_parser(commands) -> None:
         type=int,
         default=100,
         help="transitions of the new environment used to place it, drawn from one episode of "
-        "each trained policy (default: 100)",
+        "each trained policy (or random-action episodes, see --behaviour) (default: 100)",
+    )
+    p.add_argument(
+        "--behaviour",
+        choices=BEHAVIOURS,
+        default="policies",
+        help="collect the new environment's transitions with the trained policies (their "
+        "data is what the mechanisms were fitted to) or with uniform random actions "
+        "(default: policies)",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument(
@@ -251,7 +260,12 @@ def transfer_command(args: argparse.Namespace) -> None:
                 f"task={args.task!r} is invalid: the run in {args.run} is {run_task!r}"
             )
     result = transfer(
-        args.run, params, n_transitions=args.transitions, seed=args.seed, evaluate=args.evaluate
+        args.run,
+        params,
+        n_transitions=args.transitions,
+        seed=args.seed,
+        evaluate=args.evaluate,
+        behaviour=args.behaviour,
     )
     tag = "-".join(f"{k}={v:g}" for k, v in params.items()) or "default"
     out = Path(args.out or Path(args.run) / f"transfer-{tag}")

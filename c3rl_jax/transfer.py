@@ -43,7 +43,8 @@ class TransferResult(NamedTuple):
     return on each mechanism's agents; predicted_returns: [N]; recommended: the policy (agent
     index) with the highest prediction; mechanism: the most likely k; actual_returns: [N]
     greedy returns on the new environment (only with evaluate=True, else None);
-    transitions: the collected transitions (leaves [n_transitions, ...])."""
+    transitions: the collected transitions (leaves [n_transitions, ...]); behaviour: how
+    they were collected (see BEHAVIOURS)."""
 
     params: dict
     posterior: np.ndarray
@@ -53,12 +54,15 @@ class TransferResult(NamedTuple):
     mechanism: int
     actual_returns: np.ndarray | None
     transitions: Transition
+    behaviour: str
 
     def to_dict(self) -> dict:
         """Everything but the transitions, as JSON-serialisable values."""
         actual = self.actual_returns
         return {
             "params": self.params,
+            "behaviour": self.behaviour,
+            "n_transitions": len(self.transitions.reward),
             "posterior": self.posterior.tolist(),
             "mechanism": self.mechanism,
             "recommended": self.recommended,
@@ -191,6 +195,7 @@ def transfer(
         mechanism=int(np.argmax(posterior)),
         actual_returns=actual,
         transitions=data,
+        behaviour=behaviour,
     )
 
 
