@@ -10,12 +10,12 @@ import numpy as np
 
 from c3rl_jax.config import SHARING_MODES, TUNABLE_DEFAULTS, TrainConfig
 from c3rl_jax.errors import ConfigError
+from c3rl_jax.evaluation import BEHAVIOURS
 from c3rl_jax.exploration import MEAN_DRAWS, MODES
 from c3rl_jax.guards import DivergenceError
 from c3rl_jax.interrupts import TrainingInterrupted
 from c3rl_jax.results import Results
 from c3rl_jax.tasks import task_names
-from c3rl_jax.transfer import BEHAVIOURS
 
 TUNABLE_HELP = {
     "episodes": "episodes per agent",

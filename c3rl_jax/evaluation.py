@@ -11,6 +11,10 @@ import jax.numpy as jnp
 from c3rl_jax.agents.ddpg import DDPG
 from c3rl_jax.replay import Transition
 
+# who acts when collecting transitions (`policy_transitions`): the given actors, or uniform
+# random actions (random=True)
+BEHAVIOURS = ("policies", "random")
+
 
 def episode(
     env, ddpg: DDPG, actor, params, key: jax.Array, noise_std: float = 0.0, random: bool = False

@@ -27,14 +27,13 @@ from c3rl_jax import replay
 from c3rl_jax.adaptive import MODEL_FILE, mechanism_data
 from c3rl_jax.causal.mechanisms import MechanismModel
 from c3rl_jax.errors import ConfigError, check
-from c3rl_jax.evaluation import greedy_returns, policy_transitions
+from c3rl_jax.evaluation import BEHAVIOURS, greedy_returns, policy_transitions
 from c3rl_jax.population import Population, broadcast_params
 from c3rl_jax.replay import ReplayBuffer, Transition
 from c3rl_jax.results import Results
 from c3rl_jax.tasks import get_task
 from c3rl_jax.training import SavedRun, load_run, train
 
-BEHAVIOURS = ("policies", "random")  # how the new environment's transitions are collected
 BEHAVIOUR_NOISE = 0.1  # std of the action noise of the trained policies when collecting
 
 
