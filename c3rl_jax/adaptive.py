@@ -15,7 +15,7 @@ import jax
 import numpy as np
 
 from c3rl_jax.agent_mesh import to_host
-from c3rl_jax.causal import GPPOMConfig, adjusted_rand_index, fit_gppom, sharing_from_theta
+from c3rl_jax.causal import GPPOMConfig, adjusted_rand_index, cluster_agents, fit_gppom
 from c3rl_jax.causal.mechanisms import MechanismModel
 from c3rl_jax.replay import ReplayBuffer, Transition
 
@@ -94,9 +94,10 @@ def rebuild_sharing(
             ids = np.arange(n_agents)
         if not np.all(np.isfinite(theta)):
             raise FloatingPointError("non-finite theta")
-        components = config.n_clusters or range(1, config.max_clusters + 1)
         seed = int(jax.random.randint(k_gmm, (), 0, 2**31 - 1))
-        clusters = sharing_from_theta(theta, ids, n_agents, n_components=components, seed=seed)
+        clusters = cluster_agents(
+            theta, ids, n_agents, config.n_clusters, config.max_clusters, seed=seed
+        )
     except (ValueError, FloatingPointError, np.linalg.LinAlgError) as err:
         warnings.warn(
             f"episode {episode}: {method} rebuild failed ({err}); keeping the "
