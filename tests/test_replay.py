@@ -73,3 +73,17 @@ def test_sources_have_shape_n_by_b(n_agents):
     src = replay.sample_sources(jax.random.PRNGKey(0), jnp.eye(n_agents), 9)
     assert src.shape == (n_agents, 9)
     np.testing.assert_array_equal(src, np.repeat(np.arange(n_agents)[:, None], 9, axis=1))
+
+
+def test_datum_ids_name_the_source_agent_and_slot():
+    """Each row's id is source agent * capacity + slot: unique across all agents' buffers."""
+    capacity = 8
+    buffer = filled_buffer(3, capacity, capacity)  # step t sits in slot t of every agent
+    rows, datum = replay.sample(jax.random.PRNGKey(2), buffer, jnp.full((3, 3), 1 / 3), 300)
+    slot, src = np.asarray(rows.obs[..., 0]), np.asarray(rows.obs[..., 1])
+    np.testing.assert_array_equal(datum, src * capacity + slot)
+    same_slot = slot[:, :, None] == slot[:, None, :]
+    other_agent = src[:, :, None] != src[:, None, :]
+    assert np.any(same_slot & other_agent)  # the case the id must tell apart
+    ids = np.asarray(datum)
+    assert not np.any((ids[:, :, None] == ids[:, None, :]) & other_agent)
