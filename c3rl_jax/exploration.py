@@ -5,9 +5,11 @@ noise around a per-agent mean mu_n drawn afresh every episode from N(0, sigma_k^
 annealed (the paper's coordinated exploration); "gaussian" - independent N(0, sigma^2) noise
 every step; "none" - greedy actions.
 
-Coordinated means are drawn "independent"ly, or "stratified": the agents of one cluster take
-evenly spaced quantiles of N(0, sigma_k^2) in random order, so similar agents never explore
-alike by chance.
+Coordinated means are drawn "independent"ly, or "stratified": a cluster of c agents splits
+(0, 1) into c equal strata, gives each agent one of them in random order and a uniform level
+within it, and maps the level through N(0, sigma_k^2)'s inverse CDF. Every agent's mean is
+then N(0, sigma_k^2) marginally, as the method specifies (a cluster of one is an ordinary
+draw), while the agents of one cluster are spread evenly and never explore alike by chance.
 """
 
 from dataclasses import dataclass
@@ -37,14 +39,20 @@ def mean_scale(episode: jax.Array, cfg: ExplorationConfig) -> jax.Array:
     return jnp.maximum(cfg.mean_floor, cfg.mean_sigma * cfg.mean_decay**episode)
 
 
+LEVEL_EPS = 1e-7  # levels are kept in [eps, 1 - eps] so the inverse CDF stays finite
+
+
 def stratified_quantiles(key: jax.Array, clusters: jax.Array) -> jax.Array:
-    """[N] quantile levels in (0, 1): within each cluster of size c, a random permutation of
-    (i + 0.5) / c, i = 0..c-1. clusters: int array [N]."""
-    u = jax.random.uniform(key, clusters.shape)
+    """[N] quantile levels, each uniform on (0, 1) marginally: within each cluster of size c,
+    (rank + u) / c with rank a random permutation of 0..c-1 and u ~ U(0, 1) per agent, so the
+    cluster holds exactly one level in each stratum [i / c, (i + 1) / c). clusters: int [N]."""
+    k_order, k_jitter = jax.random.split(key)
+    order = jax.random.uniform(k_order, clusters.shape)
     same = clusters[:, None] == clusters[None, :]  # [N, N]
-    rank = jnp.sum(same & (u[None, :] < u[:, None]), axis=1)
+    rank = jnp.sum(same & (order[None, :] < order[:, None]), axis=1)
     size = jnp.sum(same, axis=1)
-    return (rank + 0.5) / size
+    levels = (rank + jax.random.uniform(k_jitter, clusters.shape)) / size
+    return jnp.clip(levels, LEVEL_EPS, 1.0 - LEVEL_EPS)
 
 
 def draw_means(

@@ -1,7 +1,6 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy.stats import norm
 
 from c3rl_jax.exploration import (
     ExplorationConfig,
@@ -21,22 +20,38 @@ def test_mean_scale_decays_geometrically_to_its_floor():
     assert np.argmax(scales == np.float32(0.1)) == 16
 
 
-def test_stratified_quantiles_are_evenly_spread_within_each_cluster():
-    clusters = jnp.array([0, 1, 0, 0, 2, 1, 0])
-    levels = np.asarray(stratified_quantiles(jax.random.PRNGKey(0), clusters))
-    np.testing.assert_allclose(sorted(levels[[0, 2, 3, 6]]), [1 / 8, 3 / 8, 5 / 8, 7 / 8])
-    np.testing.assert_allclose(sorted(levels[[1, 5]]), [0.25, 0.75])
-    np.testing.assert_allclose(levels[4], 0.5)
+CLUSTERS = jnp.array([0, 1, 0, 0, 2, 1, 0, 3, 3, 3])  # sizes 4, 2, 1 and 3
 
 
-def test_stratified_means_are_normal_quantiles_times_sigma_k():
+def test_stratified_levels_hold_one_agent_per_stratum_of_each_cluster():
+    keys = jax.random.split(jax.random.PRNGKey(0), 200)
+    levels = np.asarray(jax.vmap(stratified_quantiles, in_axes=(0, None))(keys, CLUSTERS))
+    assert np.all((levels > 0) & (levels < 1))
+    clusters = np.asarray(CLUSTERS)
+    for c in np.unique(clusters):
+        members = levels[:, clusters == c]  # [draws, size]
+        strata = np.sort(np.floor(members * members.shape[1]), axis=1)
+        np.testing.assert_array_equal(strata, np.tile(np.arange(members.shape[1]), (200, 1)))
+    # jittered within strata, not fixed quantiles: the levels vary from draw to draw
+    assert np.all(levels.std(axis=0) > 0.1)
+
+
+def test_stratified_means_are_n_0_sigma_k_squared_for_every_agent():
+    """Marginal law of the method: mean_n ~ N(0, sigma_k^2), clusters of one included."""
     cfg = ExplorationConfig(
         mode="coordinated", mean_draws="stratified", mean_sigma=0.4, mean_decay=0.5, mean_floor=0.0
     )
-    clusters = jnp.zeros(4, jnp.int32)
-    means = np.asarray(draw_means(jax.random.PRNGKey(3), jnp.array(1), clusters, 1, cfg))
-    expected = 0.2 * norm.ppf([1 / 8, 3 / 8, 5 / 8, 7 / 8])  # sigma_1 = 0.4 * 0.5
-    np.testing.assert_allclose(sorted(means[:, 0]), expected, rtol=1e-5)
+    draw = jax.jit(jax.vmap(lambda k: draw_means(k, jnp.array(1), CLUSTERS, 2, cfg)))
+    means = np.asarray(draw(jax.random.split(jax.random.PRNGKey(3), 20_000)))  # [D, N, A]
+    sigma_k = 0.2  # 0.4 * 0.5^1
+    variance = means.var(axis=0)  # [N, A]
+    # 20,000 draws: the variance's relative standard error is sqrt(2 / 20,000) = 1%
+    np.testing.assert_allclose(variance, sigma_k**2, rtol=0.05)
+    np.testing.assert_allclose(means.mean(axis=0), 0.0, atol=0.01)
+    assert abs(float(np.mean(np.abs(means[:, 4]))) - sigma_k * np.sqrt(2 / np.pi)) < 0.005
+    # within a cluster the means are anti-correlated (spread out), never alike by chance
+    pairs = np.corrcoef(means[:, 0, 0], means[:, 2, 0])[0, 1]
+    assert pairs < -0.2
 
 
 def test_independent_means_have_the_annealed_spread():
