@@ -153,14 +153,16 @@ def build_parser() -> argparse.ArgumentParser:
     method.add_argument(
         "--prior-scale",
         type=float,
-        default=1.0,
-        help="seed_sampling: weight of each agent's random prior critic (default: 1.0)",
+        default=0.05,
+        help="seed_sampling: weight of each agent's random prior critic, per unit of the "
+        "task's value range (default: 0.05)",
     )
     method.add_argument(
         "--reward-noise",
         type=float,
         default=0.1,
-        help="seed_sampling: std of the fixed per-datum reward noise (default: 0.1)",
+        help="seed_sampling: std of the fixed per-datum reward noise, per unit of the task's "
+        "per-step reward range (default: 0.1)",
     )
     tunables = p.add_argument_group("task-tuned settings (default: the task's own)")
     for name, default in TUNABLE_DEFAULTS.items():

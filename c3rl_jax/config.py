@@ -77,8 +77,10 @@ class TrainConfig:
     rebuild_fit_steps: int = 300  # c3rl: GPPOM optimiser steps per rebuild
     n_clusters: int | None = None  # None: chosen by BIC over 1..max_clusters
     max_clusters: int = 6
-    prior_scale: float = 1.0  # seed sampling: weight of each agent's random prior critic
-    reward_noise: float = 0.1  # seed sampling: std of the fixed per-datum reward noise
+    # seed sampling, relative to the task (see `seed_sampling_scales`): the prior critic's
+    # weight per unit of the value range, the reward noise's std per unit of the reward range
+    prior_scale: float = 0.05
+    reward_noise: float = 0.1
 
     @classmethod
     def from_dict(cls, fields: dict) -> "TrainConfig":
@@ -106,9 +108,26 @@ class TrainConfig:
         config.validate()
         return config
 
+    def seed_sampling_scales(self) -> tuple[float, float]:
+        """(prior weight, reward-noise std) in the task's units.
+
+        With r the task's per-step reward range (`Task.reward_range`) and T the episode length,
+        the value range is V = r * (1 + gamma + ... + gamma^(T-1)), the span of discounted
+        returns. The prior critic (about unit output spread at initialisation) is weighted
+        prior_scale * V, so that the agents' value functions differ on the scale of the values
+        themselves; the per-datum reward noise has std reward_noise * r.
+        """
+        task = get_task(self.task)
+        span = float(task.reward_range.get(self.reward, 1.0))
+        horizon = task.make_env(self.reward).default_params.max_steps_in_episode
+        discounted = horizon if self.gamma == 1 else (1 - self.gamma**horizon) / (1 - self.gamma)
+        return self.prior_scale * span * discounted, self.reward_noise * span
+
     @property
     def ddpg(self) -> DDPGConfig:
-        seeded = self.sharing == "seed_sampling"
+        prior, noise = (0.0, 0.0)
+        if self.sharing == "seed_sampling":
+            prior, noise = self.seed_sampling_scales()
         return DDPGConfig(
             self.hidden,
             self.actor_lr,
@@ -116,8 +135,8 @@ class TrainConfig:
             self.gamma,
             self.tau,
             self.batch_size,
-            prior_scale=self.prior_scale if seeded else 0.0,
-            reward_noise=self.reward_noise if seeded else 0.0,
+            prior_scale=prior,
+            reward_noise=noise,
         )
 
     @property

@@ -23,6 +23,8 @@ class Task:
     make_population: (key, n_agents) -> Population, the default grouped population.
     validate_params: raises `ConfigError` on non-physical parameters.
     defaults: TrainConfig field -> value that makes DDPG learn this task (overridable).
+    reward_range: reward mode -> the span of one step's reward (max - min, or the spread of
+        random-action rewards where unbounded); it scales seed sampling's prior and noise.
     """
 
     name: str
@@ -31,6 +33,7 @@ class Task:
     validate_params: Callable[[Any], None]
     defaults: Mapping[str, Any] = field(default_factory=dict)
     reward_modes: tuple[str, ...] = REWARD_MODES
+    reward_range: Mapping[str, float] = field(default_factory=lambda: {"dense": 1.0, "sparse": 1.0})
 
 
 _REGISTRY: dict[str, Task] = {}
@@ -69,6 +72,8 @@ register_task(
         make_population=pendulum_population,
         validate_params=validate_pendulum_params,
         defaults={"episodes": 100},
+        # dense: cost in [0, pi^2 + 0.1 * 8^2 + 0.001 * 2^2]; sparse: 0 or 1
+        reward_range={"dense": 16.27, "sparse": 1.0},
     )
 )
 
@@ -120,6 +125,8 @@ register_task(
         validate_params=validate_ar_params,
         # 100 episodes of 100 steps: dense DDPG settles within ~50, sparse keeps improving
         defaults={"episodes": 100, "hidden": (64, 64), "actor_lr": 1e-3, "critic_lr": 1e-3},
+        # dense is unbounded below: 5 is the 1st-99th percentile spread of random-action rewards
+        reward_range={"dense": 5.0, "sparse": 1.0},
     )
 )
 
@@ -131,5 +138,6 @@ register_task(
         validate_params=validate_cartpole_params,
         # 100 episodes of 500 steps (about 3 minutes for 20 agents on 2 CPU cores)
         defaults={"episodes": 100, "hidden": (64, 64), "actor_lr": 1e-3, "critic_lr": 1e-3},
+        reward_range={"dense": 1.0, "sparse": 1.0},  # both in [0, 1]
     )
 )
