@@ -1,5 +1,7 @@
 """The one error type the package raises for bad user input."""
 
+import numpy as np
+
 
 class ConfigError(ValueError):
     """Invalid user input; the message names the field, the value and what is allowed."""
@@ -9,3 +11,9 @@ def check(condition: bool, field: str, value, allowed: str) -> None:
     """Raise `ConfigError` naming `field`, `value` and what is `allowed` unless `condition`."""
     if not condition:
         raise ConfigError(f"{field}={value!r} is invalid: {allowed}")
+
+
+def check_int(field: str, value, low: int) -> None:
+    """Raise `ConfigError` unless `value` is an integer (not a bool) of at least `low`."""
+    ok = not isinstance(value, bool) and isinstance(value, int | np.integer) and value >= low
+    check(ok, field, value, f"an integer >= {low}")

@@ -1,8 +1,21 @@
-"""Causal module: ANM-MM (GPPOM) latents, HSIC tests, soft clustering and the sharing matrix.
+"""Causal module: agent-level GP and ANM-MM (GPPOM) latents, HSIC tests, soft clustering and
+the sharing matrix.
 
 Arrays in, arrays out; nothing here knows about reinforcement learning.
 """
 
+from c3rl_jax.causal.agent_gp import (
+    AgentGPConfig,
+    AgentGPFit,
+    AgentGPParams,
+    AgentGPPredictive,
+    agent_gp_bound,
+    agent_gp_loss,
+    encode_agent_gp,
+    fit_agent_gp,
+    outlier_weights,
+    predict_agent_gp,
+)
 from c3rl_jax.causal.clustering import (
     SharingResult,
     adjusted_rand_index,
@@ -49,6 +62,10 @@ from c3rl_jax.causal.synthetic import (
 )
 
 __all__ = [
+    "AgentGPConfig",
+    "AgentGPFit",
+    "AgentGPParams",
+    "AgentGPPredictive",
     "CAUSES",
     "DIRECTION_CAUSES",
     "DIRECTION_NOISES",
@@ -64,11 +81,15 @@ __all__ = [
     "PairData",
     "SharingResult",
     "adjusted_rand_index",
+    "agent_gp_bound",
+    "agent_gp_loss",
     "agent_labels",
     "agent_soft_assignments",
     "causal_direction",
     "cluster_agents",
     "direction_pair",
+    "encode_agent_gp",
+    "fit_agent_gp",
     "fit_gmm",
     "fit_gppom",
     "fit_gppom_arrays",
@@ -78,6 +99,8 @@ __all__ = [
     "hsic_gamma_test",
     "hsic_statistic",
     "median_heuristic_gram",
+    "outlier_weights",
+    "predict_agent_gp",
     "sample_cause",
     "sample_mixture",
     "sharing_from_theta",

@@ -47,7 +47,8 @@ import numpy as np
 import optax
 from jax.scipy.linalg import cho_solve
 
-from c3rl_jax.errors import check
+from c3rl_jax.causal.blas import single_thread_blas
+from c3rl_jax.errors import check, check_int
 
 __all__ = [
     "GPPOMConfig",
@@ -100,9 +101,9 @@ class GPPOMConfig:
 
     def validate(self) -> GPPOMConfig:
         """Return self, or raise ConfigError (a ValueError) naming the bad field."""
-        _check_int("d_theta", self.d_theta, 1)
-        _check_int("n_hidden", self.n_hidden, 1)
-        _check_int("n_steps", self.n_steps, 1)
+        check_int("GPPOMConfig.d_theta", self.d_theta, 1)
+        check_int("GPPOMConfig.n_hidden", self.n_hidden, 1)
+        check_int("GPPOMConfig.n_steps", self.n_steps, 1)
         check(
             self.optimizer in _OPTIMIZERS,
             "GPPOMConfig.optimizer",
@@ -143,11 +144,6 @@ class GPPOMConfig:
                     "a finite number >= 0",
                 )
         return self
-
-
-def _check_int(name: str, value: Any, low: int) -> None:
-    ok = not isinstance(value, bool) and isinstance(value, int | np.integer) and value >= low
-    check(ok, f"GPPOMConfig.{name}", value, f"an integer >= {low}")
 
 
 class GPPOMParams(NamedTuple):
@@ -535,7 +531,7 @@ def fit_gppom(X: Any, Y: Any, key: jax.Array, config: GPPOMConfig | None = None)
     """
     config = (config or GPPOMConfig()).validate()
     X, Y = _check_data(X, Y, batched=False)
-    with _precision_scope(config):
+    with _precision_scope(config), single_thread_blas():
         dtype = jnp.float64 if config.precision == "float64" else jnp.float32
         fit = _fit_jit(jnp.asarray(X, dtype), jnp.asarray(Y, dtype), key, config)
         fit = _to_float32(jax.block_until_ready(fit))
@@ -559,7 +555,7 @@ def fit_gppom_batch(X: Any, Y: Any, keys: jax.Array, config: GPPOMConfig | None 
         keys.shape,
         f"one key per batch entry ({X.shape[0]})",
     )
-    with _precision_scope(config):
+    with _precision_scope(config), single_thread_blas():
         dtype = jnp.float64 if config.precision == "float64" else jnp.float32
         Xj, Yj = jnp.asarray(X, dtype), jnp.asarray(Y, dtype)
         if config.optimizer == "lbfgs":
