@@ -1,9 +1,11 @@
-"""Sharing rebuilt from data (the c3rl method and its system-identification ablation).
+"""Sharing rebuilt from data (the c3rl method; `sysid` is its least-squares ablation).
 
-Every `rebuild_every` episodes the host takes the `rebuild_samples` most recent transitions of
-every agent, maps them to a mechanism parameter theta (ANM-MM / GPPOM for "c3rl", per-agent
-least-squares coefficients for "sysid"), clusters theta with a Gaussian mixture, and turns the
-agents' soft assignments into P. A failed or degenerate fit keeps the previous P with a warning.
+Every `rebuild_every` episodes the host draws `rebuild_samples` transitions per agent at random
+among its last `rebuild_every` episodes, maps them to mechanism latents with the configured
+mechanism-inference method (`causal.methods`: agent_gp, anm_mm, sysid), starting from what the
+previous rebuild of the run learned (its `carry`), clusters the latents with a Gaussian mixture
+whose components are relabelled to match the previous rebuild's labels, and turns the agents'
+soft assignments into P. A failed or degenerate fit keeps the previous P with a warning.
 True group labels are used only to score the clustering (ARI), never to build P.
 """
 
@@ -15,26 +17,28 @@ import jax
 import numpy as np
 
 from c3rl_jax.agent_mesh import to_host
-from c3rl_jax.causal import GPPOMConfig, adjusted_rand_index, cluster_agents, fit_gppom
+from c3rl_jax.causal import adjusted_rand_index, cluster_agents
+from c3rl_jax.causal.clustering import align_mixture
 from c3rl_jax.causal.mechanisms import MechanismModel
+from c3rl_jax.causal.methods import get_mechanism
 from c3rl_jax.replay import ReplayBuffer, Transition
 
 MODEL_FILE = "mechanisms.npz"  # the latest c3rl fit, saved in the run directory
 
 
 class Rebuild(NamedTuple):
-    """One rebuild: P [N, N], soft assignments V [N, K], agent labels [N], its record, and the
-    fitted mechanism model (c3rl; None for sysid)."""
+    """One rebuild: P [N, N], agent labels [N], its record, the fitted mechanism model and the
+    carry the next rebuild starts from."""
 
     sharing: np.ndarray
-    assignments: np.ndarray
     labels: np.ndarray
     record: dict
-    model: MechanismModel | None
+    model: MechanismModel
+    carry: dict
 
 
 def mechanism_data(data: Transition) -> tuple[np.ndarray, np.ndarray]:
-    """ANM-MM's cause and effect of transitions with leaves [..., d]: X [..., obs+act] =
+    """The mechanism's cause and effect of transitions with leaves [..., d]: X [..., obs+act] =
     (obs, action), Y [..., obs+1] = (obs' - obs, reward)."""
     x = np.concatenate([data.obs, data.action], axis=-1)
     y = np.concatenate([data.next_obs - data.obs, np.asarray(data.reward)[..., None]], axis=-1)
@@ -55,64 +59,56 @@ def recent_transitions(buffer: ReplayBuffer, m: int, window: int, key: jax.Array
     return x.reshape(n_agents * m, -1), y.reshape(n_agents * m, -1), agent_ids
 
 
-def sysid_theta(x: np.ndarray, y: np.ndarray, agent_ids: np.ndarray) -> np.ndarray:
-    """Per-agent least-squares fit of y on [x, 1]; theta [N, (dx+1)*dy], standardised."""
-    rows = []
-    for n in np.unique(agent_ids):
-        xn = np.column_stack([x[agent_ids == n], np.ones((agent_ids == n).sum())])
-        coef, *_ = np.linalg.lstsq(xn, y[agent_ids == n], rcond=None)
-        rows.append(coef.ravel())
-    theta = np.stack(rows)
-    return (theta - theta.mean(axis=0)) / (theta.std(axis=0) + 1e-8)
-
-
 def rebuild_sharing(
-    method: str,
     buffer: ReplayBuffer,
     config,
     key: jax.Array,
     groups,
-    previous: np.ndarray,
+    previous_labels: np.ndarray,
+    carry: dict,
     episode: int,
     window: int,
 ) -> Rebuild | None:
-    """A new P from `rebuild_samples` transitions per agent among its last `window` steps, or
-    None (with a warning) if the fit failed."""
-
+    """A new P from `rebuild_samples` transitions per agent among its last `window` steps,
+    fitted with `config.mechanism` from `carry` (the previous rebuild's), or None (with a
+    warning) if the fit failed."""
     start = time.perf_counter()
-    n_agents = previous.shape[0]
+    n_agents = previous_labels.shape[0]
+    method = get_mechanism(config.mechanism)
     k_data, k_fit, k_gmm = jax.random.split(key, 3)
     x, y, agent_ids = recent_transitions(buffer, config.rebuild_samples, window, k_data)
     try:
-        fit = None
-        if method == "c3rl":
-            fit = fit_gppom(x, y, k_fit, GPPOMConfig(n_steps=config.rebuild_fit_steps))
-            theta = np.asarray(fit.theta)
-            ids = agent_ids
-        else:
-            theta = sysid_theta(x, y, agent_ids)
-            ids = np.arange(n_agents)
-        if not np.all(np.isfinite(theta)):
+        fit = method.fit(x, y, agent_ids, n_agents, k_fit, config.rebuild_fit_steps, carry)
+        if not np.all(np.isfinite(fit.theta)):
             raise FloatingPointError("non-finite theta")
         seed = int(jax.random.randint(k_gmm, (), 0, 2**31 - 1))
         clusters = cluster_agents(
-            theta, ids, n_agents, config.n_clusters, config.max_clusters, seed=seed
+            fit.theta,
+            fit.point_agents,
+            n_agents,
+            config.n_clusters,
+            config.max_clusters,
+            seed,
+            criterion=method.criterion,
         )
     except (ValueError, FloatingPointError, np.linalg.LinAlgError) as err:
         warnings.warn(
-            f"episode {episode}: {method} rebuild failed ({err}); keeping the "
+            f"episode {episode}: {config.mechanism} rebuild failed ({err}); keeping the "
             "previous sharing matrix",
             RuntimeWarning,
             stacklevel=2,
         )
         return None
+    clusters = align_mixture(clusters, previous_labels)
     record = {
         "episode": episode,
         "seconds": time.perf_counter() - start,
+        "mechanism": config.mechanism,
         "n_clusters": clusters.n_components,
         "ari": adjusted_rand_index(groups, clusters.agent_labels),
         "labels": clusters.agent_labels.tolist(),
         "assignments": np.round(clusters.V, 6).tolist(),
+        "skipped_steps": fit.n_skipped,
     }
-    model = None if fit is None else MechanismModel(fit, clusters.gmm, clusters.V, x, y, ids)
-    return Rebuild(clusters.P, clusters.V, clusters.agent_labels, record, model)
+    model = MechanismModel(config.mechanism, fit.encoder, clusters.gmm, clusters.V, x, y, agent_ids)
+    return Rebuild(clusters.P, clusters.agent_labels, record, model, fit.carry)

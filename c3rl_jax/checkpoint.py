@@ -23,6 +23,7 @@ RESUMABLE_CHANGES = (
     "profile_dir",
     "devices",
     "distributed",
+    "compile_cache",
 )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from c3rl_jax.causal.methods import mechanism_names
 from c3rl_jax.config import SHARING_MODES, TUNABLE_DEFAULTS, TrainConfig
 from c3rl_jax.errors import ConfigError
 from c3rl_jax.evaluation import BEHAVIOURS
@@ -107,6 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="devices to split the agent axis over (default: all JAX sees; must divide --agents)",
     )
     p.add_argument(
+        "--compile-cache",
+        default="auto",
+        metavar="DIR",
+        help='persistent compilation cache: "auto" ($C3RL_JAX_CACHE_DIR, else ~/.cache/c3rl_jax), '
+        '"off", or a directory (default: auto)',
+    )
+    p.add_argument(
         "--distributed",
         action="store_true",
         help="multi-host: call jax.distributed.initialize() first (one process per host)",
@@ -134,14 +142,22 @@ def build_parser() -> argparse.ArgumentParser:
     method.add_argument(
         "--rebuild-samples",
         type=int,
-        default=20,
-        help="c3rl/sysid: recent transitions per agent used in a rebuild (default: 20)",
+        default=None,
+        help="c3rl/sysid: recent transitions per agent used in a rebuild (default: the "
+        "mechanism method's, 50 for agent_gp, 20 for anm_mm and sysid)",
+    )
+    method.add_argument(
+        "--mechanism",
+        choices=mechanism_names(),
+        default=None,
+        help="c3rl: mechanism-inference method behind each rebuild of P (default: agent_gp; "
+        "anm_mm is the paper's per-sample GPPOM)",
     )
     method.add_argument(
         "--rebuild-fit-steps",
         type=int,
-        default=300,
-        help="c3rl: GPPOM optimiser steps per rebuild (default: 300)",
+        default=None,
+        help="c3rl: optimiser steps of the mechanism fit per rebuild (default: the method's)",
     )
     method.add_argument(
         "--clusters",
@@ -345,6 +361,7 @@ def train_command(args: argparse.Namespace) -> None:
             progress=not args.no_progress,
             devices=args.devices,
             distributed=args.distributed,
+            compile_cache=args.compile_cache,
         )
         print_summary(train(config, resume=args.resume), args.resume)
         return
@@ -362,10 +379,12 @@ def train_command(args: argparse.Namespace) -> None:
         profile_dir=args.profile_dir,
         devices=args.devices,
         distributed=args.distributed,
+        compile_cache=args.compile_cache,
         exploration=args.exploration,
         mean_draws=args.mean_draws,
         rebuild_every=args.rebuild_every,
         rebuild_samples=args.rebuild_samples,
+        mechanism=args.mechanism,
         rebuild_fit_steps=args.rebuild_fit_steps,
         n_clusters=args.n_clusters,
         prior_scale=args.prior_scale,

@@ -6,14 +6,17 @@ import math
 from dataclasses import dataclass
 
 from c3rl_jax.agents.ddpg import DDPGConfig
+from c3rl_jax.causal.methods import get_mechanism, mechanism_names
 from c3rl_jax.errors import check
 from c3rl_jax.exploration import MEAN_DRAWS, MODES, ExplorationConfig
 from c3rl_jax.sharing import FIXED_MODES
 from c3rl_jax.tasks import get_task
 
-# Rebuilt from data every `rebuild_every` episodes: from ANM-MM (the method) or from per-agent
-# least-squares system identification (an ablation).
+# Rebuilt from data every `rebuild_every` episodes by a mechanism-inference method
+# (`causal.methods`); "sysid" is c3rl with the least-squares method (an ablation).
 ADAPTIVE_MODES = ("c3rl", "sysid")
+# The mechanism method each adaptive mode gets unless the user picks one.
+DEFAULT_MECHANISM = {"c3rl": "agent_gp", "sysid": "sysid"}
 SHARING_MODES = (*FIXED_MODES, "custom", *ADAPTIVE_MODES, "seed_sampling")
 # The exploration each sharing mode gets unless the user picks one.
 DEFAULT_EXPLORATION = {"c3rl": "coordinated", "sysid": "coordinated", "seed_sampling": "none"}
@@ -53,6 +56,7 @@ class TrainConfig:
     profile_dir: str | None = None  # write a jax.profiler trace of the first chunks here
     devices: int | None = None  # devices the agent axis is split over (None: all JAX sees)
     distributed: bool = False  # call jax.distributed.initialize() first (multi-host runs)
+    compile_cache: str = "auto"  # persistent compilation cache: "auto", "off" or a directory
 
     progress: bool = True
     episodes: int | None = None
@@ -73,8 +77,9 @@ class TrainConfig:
     exploration: str | None = None  # None: by sharing mode (DEFAULT_EXPLORATION, else "ou")
     mean_draws: str = "stratified"
     rebuild_every: int = 5
-    rebuild_samples: int = 20
-    rebuild_fit_steps: int = 300  # c3rl: GPPOM optimiser steps per rebuild
+    rebuild_samples: int | None = None  # transitions per agent per rebuild (None: the method's)
+    mechanism: str | None = None  # c3rl: mechanism-inference method (None: DEFAULT_MECHANISM)
+    rebuild_fit_steps: int | None = None  # optimiser steps per rebuild (None: the method's)
     n_clusters: int | None = None  # None: chosen by BIC over 1..max_clusters
     max_clusters: int = 6
     # seed sampling, relative to the task (see `seed_sampling_scales`): the prior critic's
@@ -90,6 +95,8 @@ class TrainConfig:
         check(not unknown, "config fields", unknown, f"names among {sorted(names)}")
         if fields.get("hidden") is not None:
             fields = {**fields, "hidden": tuple(fields["hidden"])}
+        if "mechanism" not in fields and fields.get("sharing") == "c3rl":
+            fields = {**fields, "mechanism": "anm_mm"}  # saved before there was a choice
         return cls(**fields)
 
     def resolved(self) -> "TrainConfig":
@@ -103,8 +110,13 @@ class TrainConfig:
         }
         if self.exploration is None:
             fills["exploration"] = DEFAULT_EXPLORATION.get(self.sharing, "ou")
+        if self.mechanism is None:
+            fills["mechanism"] = DEFAULT_MECHANISM.get(self.sharing)
         config = dataclasses.replace(self, **fills)
         config = dataclasses.replace(config, hidden=tuple(config.hidden))
+        if config.rebuild_samples is None and config.mechanism in mechanism_names():
+            samples = get_mechanism(config.mechanism).default_samples
+            config = dataclasses.replace(config, rebuild_samples=samples)
         config.validate()
         return config
 
@@ -174,6 +186,12 @@ class TrainConfig:
         )
         check(isinstance(self.distributed, bool), "distributed", self.distributed, "True or False")
         check(
+            isinstance(self.compile_cache, str) and self.compile_cache != "",
+            "compile_cache",
+            self.compile_cache,
+            '"auto" (the user cache directory), "off" or a directory',
+        )
+        check(
             _is_int(self.checkpoint_every) and self.checkpoint_every >= 0,
             "checkpoint_every",
             self.checkpoint_every,
@@ -193,9 +211,36 @@ class TrainConfig:
         )
         check(self.exploration in MODES, "exploration", self.exploration, f"one of {MODES}")
         check(self.mean_draws in MEAN_DRAWS, "mean_draws", self.mean_draws, f"one of {MEAN_DRAWS}")
-        for name in ("rebuild_every", "rebuild_samples", "rebuild_fit_steps", "max_clusters"):
+        for name in ("rebuild_every", "max_clusters"):
             value = getattr(self, name)
             check(_is_int(value) and value > 0, name, value, "a positive integer")
+        check(
+            self.rebuild_fit_steps is None
+            or (_is_int(self.rebuild_fit_steps) and self.rebuild_fit_steps > 0),
+            "rebuild_fit_steps",
+            self.rebuild_fit_steps,
+            "None (the mechanism method's default) or a positive integer",
+        )
+        if self.sharing == "sysid":
+            allowed = "sysid (sharing='sysid' is c3rl with the least-squares method)"
+            check(self.mechanism == "sysid", "mechanism", self.mechanism, allowed)
+        elif self.sharing in ADAPTIVE_MODES:
+            names = mechanism_names()
+            check(self.mechanism in names, "mechanism", self.mechanism, f"one of {names}")
+        else:
+            check(
+                self.mechanism is None,
+                "mechanism",
+                self.mechanism,
+                f"None unless sharing is one of {ADAPTIVE_MODES} (sharing={self.sharing!r})",
+            )
+        check(
+            (self.rebuild_samples is None and self.sharing not in ADAPTIVE_MODES)
+            or (_is_int(self.rebuild_samples) and self.rebuild_samples > 0),
+            "rebuild_samples",
+            self.rebuild_samples,
+            "a positive integer (None: the mechanism method's default)",
+        )
         check(
             self.n_clusters is None or (_is_int(self.n_clusters) and self.n_clusters > 0),
             "n_clusters",

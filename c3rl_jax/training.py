@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from c3rl_jax import agent_mesh, replay
+from c3rl_jax import agent_mesh, compile_cache, replay
 from c3rl_jax.adaptive import MODEL_FILE, rebuild_sharing
 from c3rl_jax.agents.ddpg import DDPG, DDPGState
 from c3rl_jax.checkpoint import RESUMABLE_CHANGES, Checkpointer, check_compatible
@@ -47,6 +47,7 @@ class _Run:
     compile_time: float = 0.0
     run_time: float = 0.0
     rebuilds: list = dataclasses.field(default_factory=list)  # records of adaptive rebuilds
+    carry: dict = dataclasses.field(default_factory=dict)  # what the next rebuild starts from
 
     @property
     def episodes_done(self) -> int:
@@ -62,7 +63,12 @@ class _Run:
             "returns": self.returns,
             "sharing_matrices": self.sharing_matrices,
             "sharing_index": self.sharing_index,
+            "carry": self.carry,
         }
+
+    def carry_shapes(self) -> dict:
+        """The carry's array shapes and dtypes, for the checkpoint's record (JSON)."""
+        return {k: [list(v.shape), str(v.dtype)] for k, v in self.carry.items()}
 
 
 def train(
@@ -79,7 +85,8 @@ def train(
     sharing_matrix: P [N, N] for `sharing="custom"` (rows sum to 1).
     resume: a run directory to continue from its latest checkpoint; `config` may then be None
         (the saved one is used) or may differ from it only in `checkpoint.RESUMABLE_CHANGES`
-        (episodes, progress, checkpoint_every, profile_dir, devices, distributed).
+        (episodes, progress, checkpoint_every, profile_dir, devices, distributed,
+        compile_cache).
     initial_agents, initial_buffer: start from these learners (leaves [N, ...]) and this replay
         buffer ([N, buffer_size, ...]) instead of fresh ones (a warm start; see `transfer`).
     With `config.out_dir` set, results are saved there after every chunk and checkpoints
@@ -103,6 +110,7 @@ def train(
         checkpointer, config, run, env, ddpg = _from_checkpoint(
             resume, lambda saved: _resumed_config(saved, config, resume)
         )
+    compile_cache.enable(config.compile_cache)
     return _loop(config, run, env, ddpg, checkpointer, start)
 
 
@@ -325,7 +333,11 @@ def _loop(config: TrainConfig, run: _Run, env, ddpg: DDPG, checkpointer, start: 
             due = run.episodes_done - last_checkpoint >= config.checkpoint_every
             finished = run.episodes_done == config.episodes or stop.received is not None
             if checkpointer is not None and (due or finished):
-                meta = {**results().meta(), "n_sharing_matrices": len(run.sharing_matrices)}
+                meta = {
+                    **results().meta(),
+                    "n_sharing_matrices": len(run.sharing_matrices),
+                    "carry_shapes": run.carry_shapes(),
+                }
                 checkpointer.save(run.episodes_done, run.checkpoint_tree(), meta)
                 last_checkpoint = run.episodes_done
             if config.out_dir is not None and jax.process_index() == 0:
@@ -349,14 +361,13 @@ def _chunk_length(config: TrainConfig, done: int) -> int:
 def _rebuild(config: TrainConfig, run: _Run, episode_length: int) -> None:
     """Refit the sharing matrix from recent data (host side); P goes back in as an array."""
     key = jax.random.fold_in(jax.random.PRNGKey(config.seed), run.episodes_done)
-    previous = agent_mesh.to_host(run.inputs.sharing)
     rebuild = rebuild_sharing(
-        config.sharing,
         run.state.buffer,
         config,
         key,
         run.groups,
-        previous,
+        np.asarray(agent_mesh.to_host(run.inputs.clusters)),
+        run.carry,
         run.episodes_done,
         window=config.rebuild_every * episode_length,
     )
@@ -364,7 +375,8 @@ def _rebuild(config: TrainConfig, run: _Run, episode_length: int) -> None:
         run.rebuilds.append({"episode": run.episodes_done, "failed": True})
         return
     run.rebuilds.append(rebuild.record)
-    if rebuild.model is not None and config.out_dir is not None and jax.process_index() == 0:
+    run.carry = rebuild.carry
+    if config.out_dir is not None and jax.process_index() == 0:
         Path(config.out_dir).mkdir(parents=True, exist_ok=True)
         atomic_write(Path(config.out_dir) / MODEL_FILE, rebuild.model.save)
     inputs = run.inputs._replace(
@@ -406,7 +418,12 @@ def _restore(checkpointer: Checkpointer, step: int, meta: dict, run: _Run) -> _R
         returns=np.zeros((n_agents, step), np.float32),
         sharing_matrices=np.zeros((n_matrices, n_agents, n_agents), np.float32),
         sharing_index=np.zeros((step,), np.int32),
+        carry={
+            k: np.zeros(shape, dtype) for k, (shape, dtype) in meta.get("carry_shapes", {}).items()
+        },
     ).checkpoint_tree()
+    if "carry_shapes" not in meta:  # saved before rebuilds carried state
+        del template["carry"]
     tree = checkpointer.restore(step, template)
     restored = _Run(
         state=tree["state"],
@@ -419,6 +436,7 @@ def _restore(checkpointer: Checkpointer, step: int, meta: dict, run: _Run) -> _R
         compile_time=meta["compile_time"],
         run_time=meta["run_time"],
         rebuilds=meta["extra"]["rebuilds"],
+        carry={k: np.asarray(v) for k, v in tree.get("carry", {}).items()},
     )
     return _placed(restored)
 

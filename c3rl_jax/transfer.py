@@ -2,8 +2,10 @@
 each trained policy would do there, and warm-start a learner from the best candidate.
 
 `transfer` collects a few transitions of the new environment (by default with the trained
-policies, the kind of data the model was fitted to; or with random actions), maps them to theta
-with the run's fitted ANM-MM encoder and takes the Gaussian mixture's posterior P(k | e*) [K].
+policies, the kind of data the model was fitted to; or with random actions), maps them to
+latents with the run's mechanism encoder (agent_gp: the new environment's own latent, fitted
+against the frozen GP; anm_mm: one theta per transition; sysid: its least-squares
+coefficients) and takes the Gaussian mixture's posterior P(k | e*) [K].
 Each trained policy n is evaluated greedily on every trained agent's environment, R [N, N]; its
 return on mechanism k is the mean over agents weighted by their soft assignment V [N, K],
 R_k[n] = sum_m V[m, k] R[n, m] / sum_m V[m, k]; its predicted return on the new environment is
@@ -87,7 +89,7 @@ def load_model(run_dir: str | Path) -> MechanismModel:
     if not path.is_file():
         raise ConfigError(
             f"run={str(run_dir)!r} is invalid: it has no fitted mechanism model ({MODEL_FILE}); "
-            "only sharing='c3rl' runs with an out_dir save one, at their first rebuild"
+            "only c3rl and sysid runs with an out_dir save one, at their first rebuild"
         )
     return MechanismModel.load(path)
 
@@ -241,6 +243,7 @@ def scratch_config(run: SavedRun, episodes: int, seed: int, out_dir: str | None,
         run.config,
         n_agents=1,
         sharing="individual",
+        mechanism=None,
         exploration="ou",
         episodes=episodes,
         seed=seed,

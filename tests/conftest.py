@@ -1,6 +1,12 @@
+import os
+import tempfile
+
 import pytest
 
 from c3rl_jax import TrainConfig
+
+# Runs in tests compile into a throwaway persistent cache, never the user's.
+os.environ.setdefault("C3RL_JAX_CACHE_DIR", tempfile.mkdtemp(prefix="c3rl-jax-test-cache-"))
 
 # Small enough for CI: 3 agents, 2 pendulum episodes, updates from step 100 on.
 TINY = dict(

@@ -7,8 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from c3rl_jax import adaptive, train
-from c3rl_jax.adaptive import recent_transitions, sysid_theta
+from c3rl_jax import train
+from c3rl_jax.adaptive import recent_transitions
+from c3rl_jax.causal import methods
 from c3rl_jax.replay import Transition, add, init_buffer
 
 
@@ -45,9 +46,11 @@ def test_a_failed_fit_keeps_the_previous_p_and_warns(tiny_config, monkeypatch):
     def broken(*args, **kwargs):
         raise np.linalg.LinAlgError("singular")
 
-    monkeypatch.setattr(adaptive, "fit_gppom", broken)
-    with pytest.warns(RuntimeWarning, match="c3rl rebuild failed .*singular.* keeping"):
-        results = train(adaptive_config(tiny_config, "c3rl"))
+    method = dataclasses.replace(methods.get_mechanism("anm_mm"), fit=broken)
+    monkeypatch.setitem(methods._REGISTRY, "anm_mm", method)
+    config = dataclasses.replace(adaptive_config(tiny_config, "c3rl"), mechanism="anm_mm")
+    with pytest.warns(RuntimeWarning, match="anm_mm rebuild failed .*singular.* keeping"):
+        results = train(config)
     np.testing.assert_array_equal(results.sharing, np.broadcast_to(np.eye(3), (4, 3, 3)))
     assert results.extra["rebuilds"] == [
         {"episode": 2, "failed": True},
@@ -80,7 +83,10 @@ def test_sysid_recovers_linear_mechanisms():
     ids = np.repeat(np.arange(3), 20)
     slopes = np.array([1.0, 1.0, -2.0])[ids]
     y = (slopes * x[:, 0])[:, None]
-    theta = sysid_theta(x, y, ids)  # [3, (2 + 1) * 1], standardised per coefficient
-    assert theta.shape == (3, 3)
+    fit = methods.fit_sysid(x, y, ids, 3, None, None, {})
+    theta = fit.theta  # [3, (2 + 1) * 1], standardised per coefficient
+    assert theta.shape == (3, 3) and fit.point_agents.tolist() == [0, 1, 2]
     np.testing.assert_allclose(theta[0], theta[1], atol=1e-6)
     assert np.abs(theta[0] - theta[2]).max() > 1
+    # a new environment's coefficients, standardised as the fitted agents' were
+    np.testing.assert_allclose(fit.encoder.encode(x[ids == 2], y[ids == 2])[0], theta[2], atol=1e-6)

@@ -14,6 +14,7 @@ from c3rl_jax.causal import (
     similarity_matrix,
     soft_assignments,
 )
+from c3rl_jax.causal.clustering import MIN_SILHOUETTE, align_mixture
 from c3rl_jax.errors import ConfigError
 
 
@@ -111,3 +112,37 @@ def test_adjusted_rand_index():
 def test_bad_input_is_a_clear_error(call, message):
     with pytest.raises(ConfigError, match=message):
         call()
+
+
+def test_align_mixture_renames_components_after_the_previous_labels():
+    rng = np.random.default_rng(0)
+    centres = np.array([-3.0, 0.0, 3.0])
+    groups = np.repeat([0, 1, 2], 5)
+    theta = centres[groups][:, None] + 0.1 * rng.normal(size=(15, 1))
+    result = sharing_from_theta(theta, np.arange(15), 15, n_components=3, seed=1)
+    previous = np.array([2, 0, 1])[groups]  # the last rebuild named the same groups otherwise
+    aligned = align_mixture(result, previous)
+    np.testing.assert_array_equal(aligned.agent_labels, previous)
+    np.testing.assert_allclose(aligned.P, result.P)  # only names change
+    # the permuted mixture still gives the permuted soft assignments
+    np.testing.assert_allclose(soft_assignments(aligned.gmm, theta), aligned.V, atol=1e-9)
+    # a new cluster that did not exist before takes a fresh name after the matched ones
+    two = align_mixture(result, np.where(groups == 2, 0, groups))
+    assert sorted(set(two.agent_labels.tolist())) == [0, 1, 2]
+    assert len(set(two.agent_labels[groups == 0])) == 1
+
+
+def test_silhouette_rule_finds_the_groups_among_few_agent_points_or_none():
+    rng = np.random.default_rng(3)
+    groups = np.repeat([0, 1, 2], [7, 7, 6])
+    theta = np.array([-2.0, 0.0, 2.0])[groups][:, None] + 0.2 * rng.normal(size=(20, 1))
+    gmm = fit_gmm(theta, range(1, 7), seed=0, criterion="silhouette")
+    assert gmm.n_components == 3
+    labels = soft_assignments(gmm, theta).argmax(axis=1)
+    assert adjusted_rand_index(groups, labels) == 1.0
+    # no K >= 2 above the threshold: the smallest candidate (a 1-D blob reaches about 0.6)
+    blob = rng.normal(size=(20, 1))
+    one = fit_gmm(blob, range(1, 7), seed=0, criterion="silhouette", min_silhouette=0.8)
+    assert one.n_components == 1 and MIN_SILHOUETTE < 0.8
+    with pytest.raises(ConfigError, match="criterion='aic' is invalid"):
+        fit_gmm(theta, range(1, 3), criterion="aic")

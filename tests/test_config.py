@@ -36,9 +36,26 @@ def test_unset_settings_come_from_the_task_then_the_package():
         ("warmup_steps", -5, "warmup_steps=-5"),
         ("ou_sigma", -0.1, "ou_sigma=-0.1"),
         ("seed", "zero", "seed='zero'"),
-        ("rebuild_fit_steps", 0, "rebuild_fit_steps=0 is invalid: a positive integer"),
+        ("rebuild_fit_steps", 0, "rebuild_fit_steps=0 is invalid: None .* or a positive integer"),
+        ("mechanism", "agent_gp", "mechanism='agent_gp' is invalid: None unless sharing is one"),
     ],
 )
 def test_bad_settings_name_the_field_and_value(field, value, message):
     with pytest.raises(ConfigError, match=message):
         TrainConfig(**{field: value}).resolved()
+
+
+def test_mechanism_defaults_by_sharing_mode_and_is_validated():
+    assert TrainConfig(sharing="c3rl").resolved().mechanism == "agent_gp"
+    assert TrainConfig(sharing="sysid").resolved().mechanism == "sysid"
+    assert TrainConfig(sharing="c3rl", mechanism="anm_mm").resolved().mechanism == "anm_mm"
+    with pytest.raises(ConfigError, match="mechanism='gp' is invalid: one of \\['agent_gp'"):
+        TrainConfig(sharing="c3rl", mechanism="gp").resolved()
+    with pytest.raises(ConfigError, match="mechanism='anm_mm' is invalid: sysid"):
+        TrainConfig(sharing="sysid", mechanism="anm_mm").resolved()
+
+
+def test_configs_saved_before_the_mechanism_choice_load_as_anm_mm():
+    saved = dataclasses.asdict(TrainConfig(sharing="c3rl"))
+    del saved["mechanism"]
+    assert TrainConfig.from_dict(saved).resolved().mechanism == "anm_mm"

@@ -19,12 +19,17 @@ from c3rl_jax.envs.pendulum import WindyPendulum
 from c3rl_jax.guards import DivergenceError
 
 
-def test_resumed_run_equals_uninterrupted_run(tiny_config, tmp_path):
-    base = dataclasses.replace(tiny_config, episodes=4, checkpoint_every=2)
+@pytest.mark.parametrize("sharing", ["individual", "c3rl"])
+def test_resumed_run_equals_uninterrupted_run(tiny_config, tmp_path, sharing):
+    """c3rl: the rebuild at episode 4 continues from the one at 2 (its carry is checkpointed)."""
+    base = dataclasses.replace(
+        tiny_config, episodes=4, checkpoint_every=2, sharing=sharing, rebuild_every=2
+    )
     full = train(dataclasses.replace(base, out_dir=str(tmp_path / "full")))
     train(dataclasses.replace(base, episodes=2, out_dir=str(tmp_path / "half")))
     resumed = train(dataclasses.replace(base, checkpoint_every=1), resume=str(tmp_path / "half"))
     np.testing.assert_array_equal(resumed.returns, full.returns)
+    np.testing.assert_array_equal(resumed.sharing_matrices, full.sharing_matrices)
     assert resumed.config["checkpoint_every"] == 1  # a resumable change is kept, not dropped
     assert sorted(p.name for p in (tmp_path / "half" / "checkpoints").iterdir()) == ["3", "4"]
     np.testing.assert_array_equal(Results.load(tmp_path / "half").returns, full.returns)

@@ -13,6 +13,7 @@ from c3rl_jax import ConfigError, Results, TrainConfig, custom_population, train
 from c3rl_jax.agents.ddpg import DDPG, DDPGConfig
 from c3rl_jax.causal import fit_gppom, sharing_from_theta, two_mechanism_data
 from c3rl_jax.causal.mechanisms import MechanismModel
+from c3rl_jax.causal.methods import GPPOMEncoder
 from c3rl_jax.cli import main
 from c3rl_jax.envs.ar import ACTION_COST, AutoregressiveControl
 from c3rl_jax.envs.pendulum import WindyPendulum
@@ -39,11 +40,12 @@ def test_saved_model_places_new_data_of_each_mechanism_on_its_own_component():
     ids = np.arange(x.shape[0])  # every sample its own "agent"
     clusters = sharing_from_theta(fit.theta, ids, ids.size, n_components=2, seed=0)
     file = io.BytesIO()
-    MechanismModel(fit, clusters.gmm, clusters.V, x, y, ids).save(file)
+    MechanismModel("anm_mm", GPPOMEncoder(fit), clusters.gmm, clusters.V, x, y, ids).save(file)
     file.seek(0)
     model = MechanismModel.load(file)
     # the loaded encoder reproduces the fitted theta from the saved training data
-    np.testing.assert_allclose(model.fit.encode(model.x, model.y), fit.theta, atol=1e-5)
+    assert model.method == "anm_mm"
+    np.testing.assert_allclose(model.encoder.encode(model.x, model.y), fit.theta, atol=1e-5)
     new_x, new_y, new_labels = map(np.asarray, two_mechanism_data(jax.random.key(1), n_per=50))
     for mechanism in (0, 1):
         component = np.bincount(clusters.agent_labels[labels == mechanism]).argmax()
@@ -74,7 +76,7 @@ def test_greedy_returns_match_the_closed_form_of_constant_actions():
 
 def test_transfer_returns_a_posterior_predictions_and_the_best_predicted_policy(c3rl_run):
     model = load_model(c3rl_run)
-    np.testing.assert_allclose(model.fit.encode(model.x, model.y), model.fit.theta, atol=1e-5)
+    assert model.method == "agent_gp"  # c3rl's default
     result = transfer(c3rl_run, {"w": 0.5}, n_transitions=30, evaluate=True)
     k = model.n_components
     assert result.posterior.shape == (k,)
@@ -89,6 +91,30 @@ def test_transfer_returns_a_posterior_predictions_and_the_best_predicted_policy(
     again = transfer(Results.load(c3rl_run), {"w": 0.5}, n_transitions=30)  # a run's Results
     np.testing.assert_array_equal(again.posterior, result.posterior)  # same seed, same result
     json.dumps(result.to_dict())
+
+
+@pytest.mark.parametrize("mechanism", ["agent_gp", "anm_mm", "sysid"])
+def test_every_mechanism_method_saves_a_model_that_transfer_uses(mechanism, tmp_path):
+    config = dict(TINY, n_agents=6, episodes=2, episodes_per_chunk=2, rebuild_every=2)
+    sharing = "sysid" if mechanism == "sysid" else "c3rl"
+    train(TrainConfig(**config, sharing=sharing, mechanism=mechanism, out_dir=str(tmp_path)))
+    model = load_model(tmp_path)
+    assert model.method == mechanism
+    # an agent's own transitions, placed again, land where the fit put that agent: exactly for
+    # anm_mm and sysid; agent_gp refits the new latent, which must come out nearest the agent's
+    # own fitted latent (the mixture's components can be narrower than that difference)
+    for n in range(6):
+        mine = model.agent_ids == n
+        if mechanism == "agent_gp":
+            placed = model.encoder.encode(model.x[mine], model.y[mine])[0]
+            fitted = np.asarray(model.encoder.fit.theta)
+            assert np.argmin(np.linalg.norm(fitted - placed, axis=1)) == n
+        else:
+            posterior = model.posterior(model.x[mine], model.y[mine])
+            np.testing.assert_allclose(posterior, model.assignments[n], atol=1e-5)
+    result = transfer(tmp_path, {"w": 0.5}, n_transitions=30)
+    assert result.posterior.shape == (model.n_components,)
+    np.testing.assert_allclose(result.posterior.sum(), 1.0, rtol=1e-6)
 
 
 def test_warm_start_trains_one_agent_from_the_recommended_policy(c3rl_run):

@@ -13,14 +13,17 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
-from sklearn.metrics import adjusted_rand_score
+from scipy.optimize import linear_sum_assignment
+from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.mixture import GaussianMixture
 
 from c3rl_jax.errors import check
 
 __all__ = [
+    "CRITERIA",
     "SharingResult",
     "adjusted_rand_index",
+    "align_mixture",
     "agent_labels",
     "agent_soft_assignments",
     "cluster_agents",
@@ -56,6 +59,10 @@ def _component_range(n_components: int | Sequence[int], n: int) -> list[int]:
     return usable
 
 
+CRITERIA = ("bic", "silhouette")
+MIN_SILHOUETTE = 0.5  # below it at every K >= 2, the points are taken as one cluster
+
+
 def fit_gmm(
     theta: Any,
     n_components: int | Sequence[int] = 2,
@@ -63,9 +70,17 @@ def fit_gmm(
     covariance_type: str = "full",
     n_init: int = 3,
     standardize: bool = True,
+    criterion: str = "bic",
+    min_silhouette: float = MIN_SILHOUETTE,
 ) -> GaussianMixture:
     """Fit a Gaussian mixture to theta [n, d]; with several candidate component counts
-    (e.g. ``range(1, 6)``) the one with the lowest BIC wins (ties: fewer components).
+    (e.g. ``range(1, 6)``) the ``criterion`` picks one: "bic", the lowest BIC (ties: fewer
+    components), or "silhouette", the K >= 2 whose hard labels have the highest silhouette,
+    provided it exceeds ``min_silhouette``, else the smallest candidate. BIC suits many
+    per-sample latents; on a few agent-level points (20 agents) it picks too many components,
+    where the silhouette rule does not (benchmarks/mechanisms.py). Its limit: in one
+    dimension even 20 structureless points reach a silhouette of 0.5-0.65 at some K, so a
+    population without groups may still be split.
 
     ``standardize`` rescales theta per column first (GPPOM's theta scale is arbitrary).
     The returned model carries ``.theta_mean_`` / ``.theta_scale_`` used for that.
@@ -77,23 +92,40 @@ def fit_gmm(
         covariance_type,
         f"one of {_COVARIANCE_TYPES}",
     )
+    check(criterion in CRITERIA, "criterion", criterion, f"one of {CRITERIA}")
     check(int(n_init) >= 1, "n_init", n_init, "an integer >= 1")
     mean = theta.mean(axis=0) if standardize else np.zeros(theta.shape[1])
     scale = theta.std(axis=0) if standardize else np.ones(theta.shape[1])
     scale = np.where(scale > 1e-12, scale, 1.0)
     z = (theta - mean) / scale
-    best, best_bic = None, np.inf
-    for k in _component_range(n_components, theta.shape[0]):
-        gmm = GaussianMixture(
+    candidates = _component_range(n_components, theta.shape[0])
+
+    def fit(k: int) -> GaussianMixture:
+        return GaussianMixture(
             n_components=k,
             covariance_type=covariance_type,
             n_init=int(n_init),
             random_state=int(seed),
             reg_covar=1e-6,
         ).fit(z)
-        bic = gmm.bic(z)
-        if bic < best_bic - 1e-9:
-            best, best_bic = gmm, bic
+
+    if criterion == "bic":
+        best, best_score = None, np.inf
+        for k in candidates:
+            gmm = fit(k)
+            score = gmm.bic(z)
+            if score < best_score - 1e-9:
+                best, best_score = gmm, score
+    else:
+        best, best_score = None, min_silhouette
+        for k in (k for k in candidates if k >= 2):
+            gmm = fit(k)
+            labels = gmm.predict(z)
+            if 2 <= len(np.unique(labels)) < len(z):
+                score = silhouette_score(z, labels)
+                if score > best_score:
+                    best, best_score = gmm, score
+        best = best or fit(candidates[0])
     best.theta_mean_ = mean
     best.theta_scale_ = scale
     return best
@@ -194,16 +226,17 @@ def sharing_from_theta(
     seed: int = 0,
     covariance_type: str = "full",
     n_init: int = 3,
+    criterion: str = "bic",
 ) -> SharingResult:
     """theta [n, d] and agent_ids [n] -> P [N, N], V [N, K], agent labels [N] (and more).
 
-    ``n_components`` is a fixed count or a range searched by BIC. P is float32 (ready for
-    ``jnp.asarray``); the rest float64.
+    ``n_components`` is a fixed count or a range searched by ``criterion`` (see
+    ``fit_gmm``). P is float32 (ready for ``jnp.asarray``); the rest float64.
     """
     theta = _theta_2d(theta)
     ids = np.asarray(agent_ids)
     check(ids.shape == (theta.shape[0],), "agent_ids.shape", ids.shape, f"({theta.shape[0]},)")
-    gmm = fit_gmm(theta, n_components, seed, covariance_type, n_init)
+    gmm = fit_gmm(theta, n_components, seed, covariance_type, n_init, criterion=criterion)
     resp = soft_assignments(gmm, theta)
     V = agent_soft_assignments(resp, ids, n_agents)
     S = similarity_matrix(V)
@@ -218,12 +251,43 @@ def cluster_agents(
     n_components: int | None = None,
     max_components: int = 6,
     seed: int = 0,
+    criterion: str = "bic",
 ) -> SharingResult:
     """``sharing_from_theta`` with the training loop's settings: a fixed ``n_components``,
-    or (None) the BIC choice over 1..max_components."""
+    or (None) the ``criterion``'s choice over 1..max_components."""
     if n_components is None:
         check(int(max_components) >= 1, "max_components", max_components, "an integer >= 1")
         candidates: int | Sequence[int] = range(1, int(max_components) + 1)
     else:
         candidates = int(n_components)
-    return sharing_from_theta(theta, agent_ids, n_agents, candidates, seed)
+    return sharing_from_theta(theta, agent_ids, n_agents, candidates, seed, criterion=criterion)
+
+
+_COMPONENT_ARRAYS = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
+
+
+def align_mixture(result: SharingResult, previous_labels: Any) -> SharingResult:
+    """`result` with its mixture components reordered so that agent labels agree with
+    `previous_labels` [N] as far as possible (a maximum-overlap matching of components to
+    previous labels; components left unmatched keep their order after the matched ones).
+
+    Only names change: P, S and the partition are the same, and the GMM (its arrays
+    permuted alike) still gives `result.V`'s columns in the new order.
+    """
+    V = np.asarray(result.V)
+    previous = np.asarray(previous_labels)
+    check(
+        previous.shape == (V.shape[0],), "previous_labels.shape", previous.shape, f"({V.shape[0]},)"
+    )
+    width = max(V.shape[1], int(previous.max()) + 1)
+    overlap = V.T @ np.eye(width)[previous]  # [K, width]: soft count of k's agents labelled j
+    rows, cols = linear_sum_assignment(-overlap)
+    order = rows[np.argsort(cols)]  # new column i = old column order[i]
+    gmm = result.gmm
+    shared = gmm.covariance_type == "tied"  # one covariance for all components
+    for name in _COMPONENT_ARRAYS[:2] if shared else _COMPONENT_ARRAYS:
+        setattr(gmm, name, getattr(gmm, name)[order])
+    V = V[:, order]
+    return result._replace(
+        V=V, resp=np.asarray(result.resp)[:, order], agent_labels=agent_labels(V), gmm=gmm
+    )

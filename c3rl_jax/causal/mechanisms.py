@@ -1,35 +1,36 @@
-"""A fitted mechanism model: GPPOM's encoder plus the Gaussian mixture on theta, kept as one
-plain .npz so that new data can be placed among the learned mechanisms without refitting.
+"""A fitted mechanism model: a method's encoder plus the Gaussian mixture on its latents, kept
+as one plain .npz so that new data can be placed among the learned mechanisms without refitting.
 
-`posterior(X, Y)` maps new samples to theta with the back-constraint (`GPPOMFit.encode`) and
-pools their GMM responsibilities exactly as an agent's soft assignment is pooled: the mean
-over the samples, P(k | data) [K].
+`posterior(X, Y)` maps new transitions to latents with the method's encoder (`methods`) and
+pools their GMM responsibilities as an agent's soft assignment is pooled: the mean over the
+latents (one for agent-level methods, one per sample for ANM-MM), P(k | data) [K].
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, BinaryIO, NamedTuple
 
-import jax.numpy as jnp
 import numpy as np
 from sklearn.mixture import GaussianMixture
 
 from c3rl_jax.causal.clustering import soft_assignments
-from c3rl_jax.causal.gppom import GPPOMFit, GPPOMParams
+from c3rl_jax.causal.methods import Encoder, get_mechanism
 
 __all__ = ["MechanismModel"]
 
 _GMM_ARRAYS = ("weights_", "means_", "covariances_", "precisions_cholesky_")
 _GMM_SCALING = ("theta_mean_", "theta_scale_")
+_ENCODER = "fit."  # prefix of the encoder's arrays (files written before "method" was saved
+# hold ANM-MM's GPPOM fit under the same prefix)
 
 
 class MechanismModel(NamedTuple):
-    """fit: the GPPOM fit (theta [n, d_theta] of its training samples); gmm: the mixture on
-    theta (from `fit_gmm`); assignments: V [N, K] soft assignments of the agents the data came
-    from; x [n, dx], y [n, dy], agent_ids [n]: the data it was fitted to."""
+    """method: the registered mechanism method's name; encoder: its `Encoder`; gmm: the
+    mixture on the latents (from `fit_gmm`); assignments: V [N, K] soft assignments of the
+    agents the data came from; x [n, dx], y [n, dy], agent_ids [n]: the data it was fitted to."""
 
-    fit: GPPOMFit
+    method: str
+    encoder: Encoder
     gmm: GaussianMixture
     assignments: np.ndarray
     x: np.ndarray
@@ -41,13 +42,13 @@ class MechanismModel(NamedTuple):
         return int(self.gmm.n_components)
 
     def posterior(self, x: Any, y: Any) -> np.ndarray:
-        """P(k | data) [K]: mean responsibility of new samples x [m, dx], y [m, dy]."""
-        theta = np.asarray(self.fit.encode(x, y))
+        """P(k | data) [K] of one new environment's transitions x [m, dx], y [m, dy]."""
+        theta = self.encoder.encode(np.asarray(x), np.asarray(y))
         return soft_assignments(self.gmm, theta).mean(axis=0)
 
     def save(self, file: BinaryIO) -> None:
-        """Write every array (and the covariance type) to an open binary file as .npz."""
-        arrays = {f"fit.{k}": np.asarray(v) for k, v in _fit_fields(self.fit).items()}
+        """Write every array (and the method, the covariance type) to a binary file as .npz."""
+        arrays = {f"{_ENCODER}{k}": np.asarray(v) for k, v in self.encoder.arrays().items()}
         arrays |= {
             f"gmm.{k}": np.asarray(getattr(self.gmm, k)) for k in (*_GMM_ARRAYS, *_GMM_SCALING)
         }
@@ -55,6 +56,7 @@ class MechanismModel(NamedTuple):
         np.savez(
             file,
             **arrays,
+            method=np.asarray(self.method),
             assignments=self.assignments,
             x=self.x,
             y=self.y,
@@ -63,23 +65,18 @@ class MechanismModel(NamedTuple):
 
     @classmethod
     def load(cls, path) -> MechanismModel:
-        """The model `save` wrote to `path`."""
+        """The model `save` wrote to `path` (ConfigError naming an unknown method)."""
         with np.load(path) as data:
             data = dict(data)
-        fit_fields = {k[4:]: jnp.asarray(v) for k, v in data.items() if k.startswith("fit.")}
-        params = GPPOMParams(**{f: fit_fields.pop(f"params.{f}") for f in GPPOMParams._fields})
-        fit = GPPOMFit(params=params, **fit_fields)
+        method = str(data.get("method", "anm_mm"))
+        encoder_arrays = {k[len(_ENCODER) :]: v for k, v in data.items() if k.startswith(_ENCODER)}
+        encoder = get_mechanism(method).load_encoder(encoder_arrays)
         gmm = GaussianMixture(
             n_components=len(data["gmm.weights_"]),
             covariance_type=str(data["gmm.covariance_type"]),
         )
         for name in (*_GMM_ARRAYS, *_GMM_SCALING):
             setattr(gmm, name, data[f"gmm.{name}"])
-        return cls(fit, gmm, data["assignments"], data["x"], data["y"], data["agent_ids"])
-
-
-def _fit_fields(fit: GPPOMFit) -> dict[str, Any]:
-    """The fit's arrays by name, its parameters as "params.<name>"."""
-    fields = {f.name: getattr(fit, f.name) for f in dataclasses.fields(fit) if f.name != "params"}
-    fields |= {f"params.{k}": v for k, v in fit.params._asdict().items()}
-    return fields
+        return cls(
+            method, encoder, gmm, data["assignments"], data["x"], data["y"], data["agent_ids"]
+        )

@@ -1,0 +1,254 @@
+"""Mechanism-inference methods behind one interface, found by name in a registry.
+
+A method maps transitions X [n, dx] (cause), Y [n, dy] (effect) with their agent ids [n] to
+latents theta [p, d] of "which mechanism produced this", each latent belonging to one agent
+(`point_agents` [p]: p = N for agent-level methods, p = n for per-sample ones, pooled to agents
+by the mixture step). It also returns an `Encoder` that places a new environment's
+transitions among the latents (used by transfer), and a `carry`, a dict of arrays the next fit
+starts from (environments do not change, so evidence should accumulate across rebuilds).
+
+Registered: "agent_gp" (one latent per agent, a sparse GP: `agent_gp`), "anm_mm" (the paper's
+per-sample GPPOM: `gppom`), "sysid" (per-agent least squares, an ablation). Add your own with
+`register_mechanism(MechanismMethod(...))`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple, Protocol
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from c3rl_jax.causal.agent_gp import (
+    AgentGPConfig,
+    AgentGPFit,
+    AgentGPParams,
+    AgentGPPredictive,
+    encode_agent_gp,
+    fit_agent_gp,
+)
+from c3rl_jax.causal.gppom import GPPOMConfig, GPPOMFit, GPPOMParams, fit_gppom
+from c3rl_jax.errors import check
+
+__all__ = [
+    "Encoder",
+    "MechanismFit",
+    "MechanismMethod",
+    "get_mechanism",
+    "mechanism_names",
+    "register_mechanism",
+]
+
+Arrays = Mapping[str, np.ndarray]
+
+
+class Encoder(Protocol):
+    """Places new transitions among a fit's latents; saved and loaded as a dict of arrays."""
+
+    def encode(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """theta [m, d] of new transitions x [n, dx], y [n, dy] (m = n per sample, else 1)."""
+        ...
+
+    def arrays(self) -> dict[str, np.ndarray]: ...
+
+
+class MechanismFit(NamedTuple):
+    """theta [p, d]; point_agents [p] the agent of each latent; encoder; carry: arrays the next
+    fit of the same run starts from ({} for none); n_skipped: optimiser steps skipped because
+    the loss or gradient was not finite."""
+
+    theta: np.ndarray
+    point_agents: np.ndarray
+    encoder: Encoder
+    carry: dict[str, np.ndarray]
+    n_skipped: int
+
+
+# fit(x, y, agent_ids, n_agents, key, steps, carry) -> MechanismFit; steps None = the default
+FitFn = Callable[[np.ndarray, np.ndarray, np.ndarray, int, jax.Array, Any, Arrays], MechanismFit]
+
+
+@dataclasses.dataclass(frozen=True)
+class MechanismMethod:
+    """name: registry key; fit: see `FitFn`; load_encoder: arrays -> Encoder (inverse of
+    `Encoder.arrays`); criterion: how the mixture step chooses the number of mechanisms
+    (`clustering.CRITERIA`); default_samples: transitions per agent per fit unless the user
+    sets `rebuild_samples`; description: one line for help texts."""
+
+    name: str
+    fit: FitFn
+    load_encoder: Callable[[Arrays], Encoder]
+    criterion: str = "bic"
+    default_samples: int = 20
+    description: str = ""
+
+
+_REGISTRY: dict[str, MechanismMethod] = {}
+
+
+def register_mechanism(method: MechanismMethod) -> MechanismMethod:
+    """Add (or replace) a method under `method.name`; returns it."""
+    _REGISTRY[method.name] = method
+    return method
+
+
+def get_mechanism(name: str) -> MechanismMethod:
+    check(name in _REGISTRY, "mechanism", name, f"one of {mechanism_names()}")
+    return _REGISTRY[name]
+
+
+def mechanism_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+# --------------------------------------------------------------------------- agent_gp
+
+_PARTS = {"params": AgentGPParams, "predictive": AgentGPPredictive}
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentGPEncoder:
+    """A new environment gets one latent, fitted to its transitions against the frozen GP."""
+
+    fit: AgentGPFit
+
+    def encode(self, x, y) -> np.ndarray:
+        return np.asarray(encode_agent_gp(self.fit, x, y))[None]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        fields = {f.name: getattr(self.fit, f.name) for f in dataclasses.fields(self.fit)}
+        config = fields.pop("config")
+        settings = {k: np.asarray(v).tolist() for k, v in dataclasses.asdict(config).items()}
+        out = {"config": np.asarray(json.dumps(settings))}
+        for part in _PARTS:
+            out |= {f"{part}.{k}": np.asarray(v) for k, v in fields.pop(part)._asdict().items()}
+        return out | {k: np.asarray(v) for k, v in fields.items()}
+
+    @classmethod
+    def load(cls, arrays: Arrays) -> AgentGPEncoder:
+        arrays = dict(arrays)
+        config = AgentGPConfig(**json.loads(str(arrays.pop("config"))))
+        config = jax.tree.map(jnp.asarray, config)  # traced fields as arrays, as fitted
+        parts = {
+            part: kind(**{f: jnp.asarray(arrays.pop(f"{part}.{f}")) for f in kind._fields})
+            for part, kind in _PARTS.items()
+        }
+        fields = {k: jnp.asarray(v) for k, v in arrays.items()}
+        return cls(AgentGPFit(**fields, **parts, config=config))
+
+
+def fit_agent_gp_method(x, y, agent_ids, n_agents, key, steps, carry) -> MechanismFit:
+    """One latent per agent (`agent_gp`): restart 0 continues from the previous rebuild's
+    parameters (`carry`), the others start fresh; `steps` Adam steps (default 150)."""
+    config = AgentGPConfig() if steps is None else AgentGPConfig(n_steps=int(steps))
+    init = AgentGPParams(**{k: jnp.asarray(v) for k, v in carry.items()}) if carry else None
+    fit = fit_agent_gp(x, y, agent_ids, key, config, init=init, n_agents=n_agents)
+    carry = {k: np.asarray(v) for k, v in fit.params._asdict().items()}
+    skipped = int(np.sum(np.asarray(fit.n_skipped)))
+    theta = np.asarray(fit.theta)
+    return MechanismFit(theta, np.arange(n_agents), AgentGPEncoder(fit), carry, skipped)
+
+
+register_mechanism(
+    MechanismMethod(
+        "agent_gp",
+        fit_agent_gp_method,
+        AgentGPEncoder.load,
+        criterion="silhouette",
+        default_samples=50,
+        description="one latent per agent, sparse GP with shared and agent-specific kernel parts",
+    )
+)
+
+
+# --------------------------------------------------------------------------- anm_mm
+
+
+@dataclasses.dataclass(frozen=True)
+class GPPOMEncoder:
+    """The per-sample ANM-MM back-constraint: every new transition gets its own theta."""
+
+    fit: GPPOMFit
+
+    def encode(self, x, y) -> np.ndarray:
+        return np.asarray(self.fit.encode(x, y))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        fit = self.fit
+        fields = {f.name: getattr(fit, f.name) for f in dataclasses.fields(fit)}
+        params = fields.pop("params")
+        out = {k: np.asarray(v) for k, v in fields.items()}
+        return out | {f"params.{k}": np.asarray(v) for k, v in params._asdict().items()}
+
+    @classmethod
+    def load(cls, arrays: Arrays) -> GPPOMEncoder:
+        arrays = {k: jnp.asarray(v) for k, v in arrays.items()}
+        params = GPPOMParams(**{f: arrays.pop(f"params.{f}") for f in GPPOMParams._fields})
+        return cls(GPPOMFit(params=params, **arrays))
+
+
+def fit_anm_mm(x, y, agent_ids, n_agents, key, steps, carry) -> MechanismFit:
+    """The paper's ANM-MM: a per-sample GPPOM fitted afresh (`steps` Adam steps, default 300)."""
+    config = GPPOMConfig() if steps is None else GPPOMConfig(n_steps=int(steps))
+    fit = fit_gppom(x, y, key, config)
+    return MechanismFit(
+        np.asarray(fit.theta), np.asarray(agent_ids), GPPOMEncoder(fit), {}, int(fit.n_skipped)
+    )
+
+
+register_mechanism(
+    MechanismMethod(
+        "anm_mm",
+        fit_anm_mm,
+        GPPOMEncoder.load,
+        description="per-sample ANM-MM (GPPOM), the paper's",
+    )
+)
+
+
+# --------------------------------------------------------------------------- sysid
+
+
+def _least_squares(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Coefficients [(dx + 1) * dy] of y [n, dy] on [x, 1] [n, dx + 1]."""
+    design = np.column_stack([x, np.ones(len(x))])
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    return coef.ravel()
+
+
+@dataclasses.dataclass(frozen=True)
+class SysidEncoder:
+    """A new environment's least-squares coefficients, standardised as the fit's agents were."""
+
+    mean: np.ndarray  # [(dx + 1) * dy]
+    scale: np.ndarray
+
+    def encode(self, x, y) -> np.ndarray:
+        return ((_least_squares(np.asarray(x), np.asarray(y)) - self.mean) / self.scale)[None]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"mean": self.mean, "scale": self.scale}
+
+    @classmethod
+    def load(cls, arrays: Arrays) -> SysidEncoder:
+        return cls(np.asarray(arrays["mean"]), np.asarray(arrays["scale"]))
+
+
+def fit_sysid(x, y, agent_ids, n_agents, key, steps, carry) -> MechanismFit:
+    """Per-agent least-squares coefficients of y on [x, 1], standardised over the agents:
+    theta [N, (dx + 1) * dy] (no optimiser: `steps`, `key` and `carry` are unused)."""
+    agents = np.unique(agent_ids)
+    raw = np.stack([_least_squares(x[agent_ids == n], y[agent_ids == n]) for n in agents])
+    mean, scale = raw.mean(axis=0), raw.std(axis=0) + 1e-8
+    return MechanismFit((raw - mean) / scale, agents, SysidEncoder(mean, scale), {}, 0)
+
+
+register_mechanism(
+    MechanismMethod(
+        "sysid", fit_sysid, SysidEncoder.load, description="per-agent least squares (ablation)"
+    )
+)
