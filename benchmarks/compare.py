@@ -33,7 +33,7 @@ METHODS = {
     "oracle": {"sharing": "oracle"},
     "c3rl": {"sharing": "c3rl"},
     "c3rl_anm_mm": {"sharing": "c3rl", "mechanism": "anm_mm"},
-    "c3rl_no_coord": {"sharing": "c3rl", "exploration": "gaussian"},
+    "c3rl_anm_mm_no_coord": {"sharing": "c3rl", "mechanism": "anm_mm", "exploration": "gaussian"},
     "c3rl_sysid": {"sharing": "sysid"},
     "seed_sampling": {"sharing": "seed_sampling"},
 }
