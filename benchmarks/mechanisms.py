@@ -1,6 +1,6 @@
 """Mechanism inference on RL data: agent ARI of agent_gp, anm_mm and sysid against the true groups.
 
-    python -m benchmarks.mechanisms [--quick] [--seeds 10]
+    python -m benchmarks.mechanisms [--quick] [--seeds 10] [--other-seeds 3] [--only NAME ...]
 
 Two kinds of data, both the transitions a c3rl rebuild sees (`adaptive.recent_transitions`):
 - random: 300 steps of uniform random actions per agent (the training loop's warm-up), 50
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import tempfile
 import time
 
@@ -214,7 +215,9 @@ def markdown(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(quick: bool = False, seeds: int = 10) -> dict:
+def main(
+    quick: bool = False, seeds: int = 10, only: list[str] | None = None, other_seeds: int = 3
+) -> dict:
     register_mechanism(
         dataclasses.replace(get_mechanism("agent_gp"), name="agent_gp_recorded", fit=_recording_fit)
     )
@@ -222,8 +225,15 @@ def main(quick: bool = False, seeds: int = 10) -> dict:
     cases = [(f"{task} dense", task, "dense", None, 1 if quick else seeds) for task in TASKS]
     if not quick:
         cases += [(f"{task} sparse", task, "sparse", None, 3) for task in TASKS]
-        cases += [(name, task, "dense", spec, 3) for name, (task, spec) in POPULATIONS.items()]
+        cases += [
+            (name, task, "dense", spec, other_seeds) for name, (task, spec) in POPULATIONS.items()
+        ]
+    suffix = "_quick" if quick else ""
     summary = {}
+    if only is not None:  # rerun the matching cases, keep the others' saved results
+        cases = [case for case in cases if any(part in case[0] for part in only)]
+        saved = RESULTS_DIR / f"mechanisms{suffix}.json"
+        summary = json.loads(saved.read_text())["summary"] if saved.exists() else {}
     start = time.perf_counter()
     for name, task, reward, spec, n_seeds in cases:
         rows = []
@@ -238,7 +248,6 @@ def main(quick: bool = False, seeds: int = 10) -> dict:
         summary[name] = {"seeds": n_seeds, "mean": mean_table(rows), "rows": rows}
         print(markdown({name: summary[name]}), flush=True)
         payload = {"suite_seconds": time.perf_counter() - start, "summary": summary}
-        suffix = "_quick" if quick else ""
         write_json(f"mechanisms{suffix}.json", payload)  # after every case: nothing lost
         (RESULTS_DIR / f"mechanisms{suffix}.md").write_text(markdown(summary))
     return payload
@@ -248,5 +257,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--other-seeds", type=int, default=3, help="seeds of the other populations")
+    parser.add_argument(
+        "--only", nargs="+", help="rerun only the cases whose name contains one of these"
+    )
     args = parser.parse_args()
-    main(args.quick, args.seeds)
+    main(args.quick, args.seeds, args.only, args.other_seeds)
