@@ -124,8 +124,9 @@ def test_align_mixture_renames_components_after_the_previous_labels():
     aligned = align_mixture(result, previous)
     np.testing.assert_array_equal(aligned.agent_labels, previous)
     np.testing.assert_allclose(aligned.P, result.P)  # only names change
-    # the permuted mixture still gives the permuted soft assignments
+    # the permuted mixture still gives the permuted soft assignments, the input's its own
     np.testing.assert_allclose(soft_assignments(aligned.gmm, theta), aligned.V, atol=1e-9)
+    np.testing.assert_allclose(soft_assignments(result.gmm, theta), result.V, atol=1e-9)
     # a new cluster that did not exist before takes a fresh name after the matched ones
     two = align_mixture(result, np.where(groups == 2, 0, groups))
     assert sorted(set(two.agent_labels.tolist())) == [0, 1, 2]

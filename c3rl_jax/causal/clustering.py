@@ -9,6 +9,7 @@ normalised, P [N, N] (row-stochastic). Host-side NumPy; P goes back to JAX as an
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -283,7 +284,7 @@ def align_mixture(result: SharingResult, previous_labels: Any) -> SharingResult:
     overlap = V.T @ np.eye(width)[previous]  # [K, width]: soft count of k's agents labelled j
     rows, cols = linear_sum_assignment(-overlap)
     order = rows[np.argsort(cols)]  # new column i = old column order[i]
-    gmm = result.gmm
+    gmm = copy.deepcopy(result.gmm)  # `result` keeps its own, unpermuted mixture
     shared = gmm.covariance_type == "tied"  # one covariance for all components
     for name in _COMPONENT_ARRAYS[:2] if shared else _COMPONENT_ARRAYS:
         setattr(gmm, name, getattr(gmm, name)[order])
