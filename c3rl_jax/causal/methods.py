@@ -105,6 +105,27 @@ def mechanism_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def _flatten(fit, parts: Mapping[str, type], *skip: str) -> dict[str, np.ndarray]:
+    """A fit dataclass's arrays by field name; the NamedTuple fields named in `parts` as
+    "part.field"; the fields in `skip` left out."""
+    out = {}
+    for field in dataclasses.fields(fit):
+        value = getattr(fit, field.name)
+        if field.name in parts:
+            out |= {f"{field.name}.{k}": np.asarray(v) for k, v in value._asdict().items()}
+        elif field.name not in skip:
+            out[field.name] = np.asarray(value)
+    return out
+
+
+def _unflatten(arrays: Arrays, parts: Mapping[str, type]) -> dict[str, Any]:
+    """The inverse of `_flatten`: field name -> jax array, or the part's NamedTuple."""
+    fields = {k: jnp.asarray(v) for k, v in arrays.items() if k.split(".")[0] not in parts}
+    for part, kind in parts.items():
+        fields[part] = kind(**{f: jnp.asarray(arrays[f"{part}.{f}"]) for f in kind._fields})
+    return fields
+
+
 # --------------------------------------------------------------------------- agent_gp
 
 _PARTS = {"params": AgentGPParams, "predictive": AgentGPPredictive}
@@ -120,25 +141,16 @@ class AgentGPEncoder:
         return np.asarray(encode_agent_gp(self.fit, x, y))[None]
 
     def arrays(self) -> dict[str, np.ndarray]:
-        fields = {f.name: getattr(self.fit, f.name) for f in dataclasses.fields(self.fit)}
-        config = fields.pop("config")
-        settings = {k: np.asarray(v).tolist() for k, v in dataclasses.asdict(config).items()}
-        out = {"config": np.asarray(json.dumps(settings))}
-        for part in _PARTS:
-            out |= {f"{part}.{k}": np.asarray(v) for k, v in fields.pop(part)._asdict().items()}
-        return out | {k: np.asarray(v) for k, v in fields.items()}
+        config = dataclasses.asdict(self.fit.config)
+        settings = {k: np.asarray(v).tolist() for k, v in config.items()}
+        return {"config": np.asarray(json.dumps(settings))} | _flatten(self.fit, _PARTS, "config")
 
     @classmethod
     def load(cls, arrays: Arrays) -> AgentGPEncoder:
         arrays = dict(arrays)
         config = AgentGPConfig(**json.loads(str(arrays.pop("config"))))
         config = jax.tree.map(jnp.asarray, config)  # traced fields as arrays, as fitted
-        parts = {
-            part: kind(**{f: jnp.asarray(arrays.pop(f"{part}.{f}")) for f in kind._fields})
-            for part, kind in _PARTS.items()
-        }
-        fields = {k: jnp.asarray(v) for k, v in arrays.items()}
-        return cls(AgentGPFit(**fields, **parts, config=config))
+        return cls(AgentGPFit(**_unflatten(arrays, _PARTS), config=config))
 
 
 def fit_agent_gp_method(x, y, agent_ids, n_agents, key, steps, carry) -> MechanismFit:
@@ -178,17 +190,11 @@ class GPPOMEncoder:
         return np.asarray(self.fit.encode(x, y))
 
     def arrays(self) -> dict[str, np.ndarray]:
-        fit = self.fit
-        fields = {f.name: getattr(fit, f.name) for f in dataclasses.fields(fit)}
-        params = fields.pop("params")
-        out = {k: np.asarray(v) for k, v in fields.items()}
-        return out | {f"params.{k}": np.asarray(v) for k, v in params._asdict().items()}
+        return _flatten(self.fit, {"params": GPPOMParams})
 
     @classmethod
     def load(cls, arrays: Arrays) -> GPPOMEncoder:
-        arrays = {k: jnp.asarray(v) for k, v in arrays.items()}
-        params = GPPOMParams(**{f: arrays.pop(f"params.{f}") for f in GPPOMParams._fields})
-        return cls(GPPOMFit(params=params, **arrays))
+        return cls(GPPOMFit(**_unflatten(arrays, {"params": GPPOMParams})))
 
 
 def fit_anm_mm(x, y, agent_ids, n_agents, key, steps, carry) -> MechanismFit:
