@@ -152,7 +152,7 @@ def transfer(
     n_transitions: transitions of the new environment that place it (see `collect`).
     behaviour: "policies" (default) collects them with the trained policies, the data the
         model was fitted to; "random" with uniform random actions, on which the fitted
-        encoder was never trained (it places every pendulum wind alike: see the README).
+        encoder was never trained (it places every pendulum wind alike: see docs/results.md).
     evaluate: also measure every trained policy's greedy return on the new environment (a
         check of the prediction; it needs a simulator of the new environment).
     """
