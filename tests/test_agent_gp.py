@@ -196,6 +196,22 @@ def test_warm_start_keeps_labels_and_does_not_recompile(data, fit):
     assert _ari(rebuild.theta) == 1.0
 
 
+def test_cold_and_warm_fits_run_their_own_step_and_restart_budgets(data, fit):
+    x, y, ids = data
+    ran = lambda f: np.sum(np.isfinite(np.asarray(f.loss_history)), axis=1)  # noqa: E731
+    np.testing.assert_array_equal(ran(fit), [FAST.n_steps] * FAST.n_restarts)
+    assert np.all(np.isfinite(np.asarray(fit.final_loss)))
+    config = FAST.replace(warm_steps=30, warm_restarts=1)
+    warm = fit_agent_gp(x, y, ids, jax.random.key(5), config, init=fit)
+    np.testing.assert_array_equal(ran(warm), [30, 0])
+    assert np.isinf(np.asarray(warm.final_loss)[1]) and int(warm.best_restart) == 0
+    # more warm restarts than cold ones: the arrays grow to hold them, the extra start fresh
+    config = FAST.replace(warm_steps=120, warm_restarts=3)
+    warm = fit_agent_gp(x, y, ids, jax.random.key(5), config, init=fit)
+    np.testing.assert_array_equal(ran(warm), [120, 120, 120])
+    assert len(set(np.asarray(warm.final_loss).tolist())) == 3
+
+
 def _aligned_distance(theta, ref):
     theta, ref = np.asarray(theta)[:, 0], np.asarray(ref)[:, 0]
     sign = 1.0 if theta @ ref >= 0 else -1.0
@@ -255,7 +271,7 @@ def test_non_finite_steps_are_skipped_and_counted():
     def loss(p):  # finite below 1, NaN above: Adam heads for 3 and must stop short
         return jnp.where(p < 1.0, (p - 3.0) ** 2, jnp.nan)
 
-    best, best_loss, history, skipped = AG._adam_best(loss, jnp.asarray(0.0), 50, 0.3)
+    best, best_loss, history, skipped = AG._adam_best(loss, jnp.asarray(0.0), 50, 50, 0.3)
     assert int(skipped) > 0
     assert np.sum(np.isnan(np.asarray(history))) == int(skipped)
     assert float(best) < 1.0 and np.isfinite(float(best_loss))

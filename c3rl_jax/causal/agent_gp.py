@@ -22,12 +22,13 @@ only M x M work is per column. The objective minimised is
 Rows whose Y has a gross outlier (robust z = |y - median| / (5%-95% range / 3.29) above
 ``outlier_z`` in any column whose range is not zero) get weight 0: n stays fixed (no
 recompilation) and such rows drop out of the bound exactly (their columns of A and their y
-are zeroed, and n_eff = sum of weights counts the rest). Adam runs a fixed number of steps in
-one ``lax.scan``, with restarts vmapped over keys; each restart returns its best iterate, and
-the restart with the lowest objective wins. Steps with a non-finite loss or gradient are
-skipped and counted. A fit can be warm-started from a previous one's parameters (restart 0
-continues from them, the others start fresh); the winner is then rotated (an exact symmetry
-of the model) to align with the previous latents, so labels do not flip between rebuilds.
+are zeroed, and n_eff = sum of weights counts the rest). Adam runs a fixed number of steps
+per restart, restarts one after another from different keys; each restart returns its best
+iterate, and the restart with the lowest objective wins. Steps with a non-finite loss or
+gradient are skipped and counted. A fit can be warm-started from a previous one's parameters:
+restart 0 continues from them for ``warm_steps``, ``warm_restarts - 1`` others start fresh;
+the winner is then rotated (an exact symmetry of the model) to align with the previous
+latents, so labels do not flip between rebuilds. Cold and warm fits share one program.
 
 ``encode_agent_gp`` places a NEW group: only its theta is optimised, against the frozen GP's
 predictive q(f) (diagonal variance plus noise), from every fitted latent and a few random
@@ -79,8 +80,11 @@ class AgentGPConfig:
     Attributes:
       d_theta: size of each group's latent theta.
       n_inducing: inducing points M; None: 32 when X has at most 4 columns, else 64.
-      n_steps: Adam steps per restart (a fixed budget: the loop is a ``lax.scan``).
-      n_restarts: independent restarts, vmapped; the lowest objective wins.
+      n_steps: Adam steps per restart of a cold fit (no ``init``).
+      n_restarts: independent restarts of a cold fit; the lowest objective wins.
+      warm_steps: Adam steps per restart of a warm-started fit (``init`` given).
+      warm_restarts: restarts of a warm-started fit: restart 0 from ``init``, the others
+        fresh.
       encode_steps: Adam steps of the latent-only fit in ``encode_agent_gp``.
       encode_random_inits: random starts in ``encode_agent_gp`` on top of one start at
         every fitted latent.
@@ -99,6 +103,8 @@ class AgentGPConfig:
     n_inducing: int | None = flax.struct.field(pytree_node=False, default=None)
     n_steps: int = flax.struct.field(pytree_node=False, default=150)
     n_restarts: int = flax.struct.field(pytree_node=False, default=2)
+    warm_steps: int = flax.struct.field(pytree_node=False, default=50)
+    warm_restarts: int = flax.struct.field(pytree_node=False, default=1)
     encode_steps: int = flax.struct.field(pytree_node=False, default=100)
     encode_random_inits: int = flax.struct.field(pytree_node=False, default=4)
     precision: str = flax.struct.field(pytree_node=False, default="float32")
@@ -123,6 +129,8 @@ class AgentGPConfig:
             check_int("AgentGPConfig.n_inducing", self.n_inducing, 1)
         check_int("AgentGPConfig.n_steps", self.n_steps, 1)
         check_int("AgentGPConfig.n_restarts", self.n_restarts, 1)
+        check_int("AgentGPConfig.warm_steps", self.warm_steps, 1)
+        check_int("AgentGPConfig.warm_restarts", self.warm_restarts, 1)
         check_int("AgentGPConfig.encode_steps", self.encode_steps, 1)
         check_int("AgentGPConfig.encode_random_inits", self.encode_random_inits, 0)
         check(
@@ -186,9 +194,11 @@ class AgentGPFit:
     Attributes:
       theta: [N, d] group (agent) latents of the chosen restart.
       params: the chosen restart's ``AgentGPParams`` (pass as ``init`` to warm-start).
-      final_loss: [R] best objective reached by each restart.
+      final_loss: [R] best objective reached by each restart (inf: not run), R the larger
+        of ``n_restarts`` and ``warm_restarts``.
       best_restart: [] index of the chosen restart.
-      loss_history: [R, n_steps] objective before each step (NaN where a step was skipped).
+      loss_history: [R, S] objective before each step (NaN where a step was skipped or not
+        run), S the larger of ``n_steps`` and ``warm_steps``.
       n_skipped: [R] steps whose loss or gradient was not finite (their update was skipped).
       weights: [n] 1 for the rows used, 0 for masked rows and gross outliers.
       x_mean, x_std: [dx]; y_mean, y_std: [dy]: the standardisation (of the weighted rows).
@@ -460,29 +470,33 @@ def _select(pred, on_true, on_false):
     return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
 
 
-def _adam_best(loss_fn, params, n_steps: int, learning_rate):
-    """Adam for n_steps (cosine-decayed step size); steps with a non-finite loss or
-    gradient are skipped. Returns (best iterate, its loss, history [n_steps], skipped)."""
-    schedule = optax.cosine_decay_schedule(1.0, n_steps, alpha=0.05)
-    opt = optax.chain(optax.scale_by_adam(), optax.scale_by_schedule(schedule))
+def _adam_best(loss_fn, params, n_steps, max_steps: int, learning_rate):
+    """Adam for n_steps <= max_steps (may be traced; cosine-decayed step size); steps with a
+    non-finite loss or gradient are skipped. Returns (best iterate, its loss, history
+    [max_steps] (NaN where skipped or not run), skipped)."""
+    opt = optax.scale_by_adam()
     value_and_grad = jax.value_and_grad(loss_fn)
     dtype = jax.tree_util.tree_leaves(params)[0].dtype
     inf = jnp.asarray(jnp.inf, dtype)
+    n = jnp.asarray(n_steps, dtype)
 
-    def step(carry, _):
-        params, opt_state, best, best_loss, skipped = carry
+    def step(i, carry):
+        params, opt_state, best, best_loss, skipped, history = carry
         loss, grads = value_and_grad(params)
         ok = _all_finite(loss, grads)
         better = ok & (loss < best_loss)
         best, best_loss = _select(better, (params, loss), (best, best_loss))
         updates, new_state = opt.update(grads, opt_state, params)
-        updates = jax.tree_util.tree_map(lambda u: -learning_rate * u, updates)
+        cosine = 0.05 + 0.95 * 0.5 * (1.0 + jnp.cos(jnp.pi * i.astype(dtype) / n))
+        updates = jax.tree_util.tree_map(lambda u: -learning_rate * cosine * u, updates)
         new_params = optax.apply_updates(params, updates)
         params, opt_state = _select(ok, (new_params, new_state), (params, opt_state))
-        return (params, opt_state, best, best_loss, skipped + (~ok)), jnp.where(ok, loss, jnp.nan)
+        history = history.at[i].set(jnp.where(ok, loss, jnp.nan))
+        return params, opt_state, best, best_loss, skipped + (~ok), history
 
-    carry = (params, opt.init(params), params, inf, jnp.zeros((), jnp.int32))
-    (last, _, best, best_loss, skipped), history = jax.lax.scan(step, carry, None, length=n_steps)
+    history = jnp.full((max_steps,), jnp.nan, dtype)
+    carry = (params, opt.init(params), params, inf, jnp.zeros((), jnp.int32), history)
+    last, _, best, best_loss, skipped, history = jax.lax.fori_loop(0, n_steps, step, carry)
     last_loss = loss_fn(last)
     better = jnp.isfinite(last_loss) & (last_loss < best_loss)
     best, best_loss = _select(better, (last, last_loss), (best, best_loss))
@@ -518,19 +532,42 @@ def _fit_core(X, Y, agent_ids, mask, key, init: AgentGPParams, use_init, config:
         F, _ = _bound_parts(p, xs, ys, agent_ids, weights, noise_floor, jitter)
         return -jnp.sum(F) + _prior(p)
 
-    R = config.n_restarts
+    # a warm-started fit (a later rebuild) runs fewer restarts and steps: restart 0 is
+    # already near the optimum. Restarts run one after another (on CPU a vmap over them
+    # costs as much), so the counts can be traced and both cases share one program.
+    R = max(config.n_restarts, config.warm_restarts)
+    S = max(config.n_steps, config.warm_steps)
+    n_run = jnp.where(use_init, config.warm_restarts, config.n_restarts)
+    n_steps = jnp.where(use_init, config.warm_steps, config.n_steps)
     keys = jax.random.split(key, R)
-    fresh = jax.vmap(lambda k: _init_params(k, xs, agent_ids, weights, n_agents, dy, M, config))(
-        keys
-    )
-    warm = (jnp.arange(R) == 0) & use_init
-    starts = jax.vmap(lambda f, w: _select(w, init, f))(fresh, warm)
 
-    run = jax.vmap(lambda p: _adam_best(loss_fn, p, config.n_steps, lr))
-    best, best_loss, history, skipped = run(starts)
-    safe = jnp.where(jnp.isfinite(best_loss), best_loss, jnp.inf)
-    chosen = jnp.argmin(safe)
-    params = jax.tree_util.tree_map(lambda a: a[chosen], best)
+    def restart(r, carry):
+        best, best_loss, chosen, losses, history, skipped = carry
+        fresh = _init_params(keys[r], xs, agent_ids, weights, n_agents, dy, M, config)
+        start = _select((r == 0) & use_init, init, fresh)
+        p, loss, hist, skip = _adam_best(loss_fn, start, n_steps, S, lr)
+        better = jnp.isfinite(loss) & (loss < best_loss)
+        best, best_loss, chosen = _select(better, (p, loss, r), (best, best_loss, chosen))
+        return (
+            best,
+            best_loss,
+            chosen,
+            losses.at[r].set(loss),
+            history.at[r].set(hist),
+            skipped.at[r].set(skip),
+        )
+
+    carry = (
+        init,
+        jnp.asarray(jnp.inf, dtype),
+        jnp.zeros((), jnp.int32),
+        jnp.full((R,), jnp.inf, dtype),
+        jnp.full((R, S), jnp.nan, dtype),
+        jnp.zeros((R,), jnp.int32),
+    )
+    params, best_loss, chosen, losses, history, skipped = jax.lax.fori_loop(
+        0, n_run, restart, carry
+    )
 
     # align with the warm start's latents (theta -> theta R, Z_theta -> Z_theta R leaves the
     # objective unchanged), so labels do not flip between rebuilds
@@ -544,7 +581,7 @@ def _fit_core(X, Y, agent_ids, mask, key, init: AgentGPParams, use_init, config:
     return AgentGPFit(
         theta=params.theta,
         params=params,
-        final_loss=best_loss,
+        final_loss=losses,
         best_restart=chosen,
         loss_history=history,
         n_skipped=skipped,
@@ -582,7 +619,8 @@ def _encode_core(fit: AgentGPFit, X, Y, key):
     d = fit.theta.shape[1]
     rand = jax.random.normal(key, (config.encode_random_inits, d), dtype)
     starts = jnp.concatenate([fit.theta.astype(dtype), rand], axis=0)
-    run = jax.vmap(lambda t: _adam_best(loss_fn, t, config.encode_steps, lr))
+    steps = config.encode_steps
+    run = jax.vmap(lambda t: _adam_best(loss_fn, t, steps, steps, lr))
     best, best_loss, _, _ = run(starts)
     safe = jnp.where(jnp.isfinite(best_loss), best_loss, jnp.inf)
     return best[jnp.argmin(safe)]
@@ -736,8 +774,9 @@ def fit_agent_gp(
     (ints 0..N-1; N = n_agents or max id + 1; every agent needs a row; row counts may
     differ). 1-D X or Y are taken as one column.
 
-    init: a previous fit (or its params) with the same shapes: restart 0 continues from it,
-    the other restarts start fresh, and the result is aligned with its latents. mask [n]:
+    init: a previous fit (or its params) with the same shapes: restart 0 continues from it
+    (``warm_steps`` steps, ``warm_restarts - 1`` fresh restarts beside it), and the result is
+    aligned with its latents. mask [n]:
     rows to use (others get weight 0, like outliers). The same key gives the same fit;
     changing only data values, mask, init or float config fields does not recompile.
     Returns an ``AgentGPFit`` with float32 arrays (theta [N, d_theta]). Warns
