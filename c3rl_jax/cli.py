@@ -4,11 +4,14 @@ import argparse
 import dataclasses
 import json
 import sys
+import tomllib
+import typing
 from pathlib import Path
 
 import numpy as np
 
 from c3rl_jax.causal.methods import mechanism_names
+from c3rl_jax.checkpoint import RESUMABLE_CHANGES
 from c3rl_jax.config import SHARING_MODES, TUNABLE_DEFAULTS, TrainConfig
 from c3rl_jax.errors import ConfigError
 from c3rl_jax.evaluation import BEHAVIOURS
@@ -18,23 +21,63 @@ from c3rl_jax.interrupts import TrainingInterrupted
 from c3rl_jax.results import Results
 from c3rl_jax.tasks import task_names
 
-TUNABLE_HELP = {
-    "episodes": "episodes per agent",
-    "hidden": "hidden layer widths of actor and critic, comma separated",
-    "actor_lr": "actor Adam learning rate",
-    "critic_lr": "critic Adam learning rate",
-    "gamma": "discount factor",
-    "tau": "Polyak rate of the target networks",
-    "batch_size": "minibatch rows per agent per update",
-    "warmup_steps": "steps per agent of uniform random actions before updates start",
-    "buffer_size": "replay capacity per agent, in transitions",
-    "ou_theta": "OU noise mean reversion",
-    "ou_sigma": "OU noise scale",
-    "ou_dt": "OU noise time step",
-    "explore_sigma": "coordinated exploration: std sigma_0 of the per-episode OU means",
-    "explore_decay": "coordinated exploration: sigma_k = max(floor, sigma_0 * decay^k)",
-    "explore_floor": "coordinated exploration: the floor of sigma_k",
+# Options whose allowed values come from a registry or a module (checked by argparse too).
+CHOICES = {
+    "task": task_names,
+    "sharing": lambda: SHARING_MODES,
+    "mechanism": mechanism_names,
+    "exploration": lambda: MODES,
+    "mean_draws": lambda: MEAN_DRAWS,
 }
+GROUPS = {
+    "run": "run",
+    "method": "method: exploration, rebuilds of P, seed sampling",
+    "tuned": "task-tuned settings (default: the task's own)",
+}
+
+
+def _value_type(annotation):
+    """The argparse type of a TrainConfig field's annotation (X | None -> X)."""
+    kinds = [a for a in typing.get_args(annotation) if a is not type(None)] or [annotation]
+    kind = kinds[0]
+    return _widths if typing.get_origin(kind) is tuple else kind
+
+
+def _default_text(f: dataclasses.Field) -> str:
+    if f.metadata["group"] == "tuned":
+        default = TUNABLE_DEFAULTS[f.name]
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        return f"the task's, else {shown}"
+    return "None" if f.default is None else str(f.default)
+
+
+def add_config_arguments(p: argparse.ArgumentParser) -> None:
+    """One option per TrainConfig field, generated from the field (type, help, default);
+    options not given are absent from the parsed namespace (defaults: the config file's,
+    else TrainConfig's)."""
+    groups = {name: p.add_argument_group(title) for name, title in GROUPS.items()}
+    for f in dataclasses.fields(TrainConfig):
+        group = groups[f.metadata["group"]]
+        flags = f.metadata["flags"] or ("--" + f.name.replace("_", "-"),)
+        common = {"dest": f.name, "default": argparse.SUPPRESS}
+        if f.type is bool:  # a switch that flips the default
+            flags = [("--no-" if f.default else "--") + f.name.replace("_", "-")]
+            verb = "turn off: " if f.default else ""
+            group.add_argument(
+                *flags,
+                action="store_const",
+                const=not f.default,
+                help=verb + f.metadata["help"],
+                **common,
+            )
+            continue
+        choices = CHOICES[f.name]() if f.name in CHOICES else None
+        help_text = f"{f.metadata['help']} (default: {_default_text(f)})"
+        if f.type == tuple[int, ...] | None:
+            help_text = help_text.replace("widths", "widths, comma separated")
+        group.add_argument(
+            *flags, type=_value_type(f.type), choices=choices, help=help_text, **common
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,18 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("train", help="train a population of agents concurrently")
     p.add_argument(
-        "--task",
-        default="pendulum",
-        help=f"task name: {', '.join(task_names())} (default: pendulum)",
-    )
-    p.add_argument(
-        "--reward", default="dense", help="reward mode: dense or sparse (default: dense)"
-    )
-    p.add_argument(
-        "--sharing",
-        default="individual",
-        choices=SHARING_MODES,
-        help="how agents share replay data; custom needs --sharing-matrix (default: individual)",
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="settings from a TOML or JSON file of TrainConfig fields; options given on the "
+        "command line override it",
     )
     p.add_argument(
         "--sharing-matrix",
@@ -62,137 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="N x N row-stochastic matrix as .npy or .csv (for --sharing custom)",
     )
     p.add_argument(
-        "--agents", type=int, default=20, dest="n_agents", help="number of agents (default: 20)"
-    )
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        help="random seed; the same seed gives the same result (default: 0)",
-    )
-    p.add_argument(
-        "--out", default=None, help="output directory (default runs/TASK-REWARD-SHARING-sSEED)"
-    )
-    p.add_argument(
-        "--episodes-per-chunk",
-        type=int,
-        default=5,
-        help="episodes per jitted chunk; results are saved after each (default: 5)",
-    )
-    p.add_argument(
-        "--checkpoint-every",
-        type=int,
-        default=10,
-        help="checkpoint every this many episodes into OUT/checkpoints; 0 = never (default: 10)",
-    )
-    p.add_argument(
         "--resume",
         default=None,
         metavar="DIR",
-        help="continue the run saved in DIR from its latest checkpoint; other "
-        "options are taken from the checkpoint, except --episodes",
+        help="continue the run saved in DIR from its latest checkpoint with its saved settings; "
+        f"only these may be given to change them: {', '.join(RESUMABLE_CHANGES)}",
     )
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.add_argument(
-        "--profile",
-        default=None,
-        metavar="DIR",
-        dest="profile_dir",
-        help="write a jax.profiler trace of the first 3 chunks to DIR (open with TensorBoard's "
-        "profile plugin or ui.perfetto.dev)",
-    )
-    p.add_argument(
-        "--devices",
-        type=int,
-        default=None,
-        help="devices to split the agent axis over (default: all JAX sees; must divide --agents)",
-    )
-    p.add_argument(
-        "--compile-cache",
-        default="auto",
-        metavar="DIR",
-        help='persistent compilation cache: "auto" ($C3RL_JAX_CACHE_DIR, else ~/.cache/c3rl_jax), '
-        '"off", or a directory (default: auto)',
-    )
-    p.add_argument(
-        "--distributed",
-        action="store_true",
-        help="multi-host: call jax.distributed.initialize() first (one process per host)",
-    )
-    method = p.add_argument_group("method: exploration, rebuilds of P, seed sampling")
-    method.add_argument(
-        "--exploration",
-        choices=MODES,
-        default=None,
-        help="action noise (default: coordinated for c3rl and sysid, none for seed_sampling, "
-        "ou otherwise)",
-    )
-    method.add_argument(
-        "--mean-draws",
-        choices=MEAN_DRAWS,
-        default="stratified",
-        help="how coordinated OU means are drawn (default: stratified)",
-    )
-    method.add_argument(
-        "--rebuild-every",
-        type=int,
-        default=5,
-        help="c3rl/sysid: episodes between rebuilds of P (default: 5)",
-    )
-    method.add_argument(
-        "--rebuild-samples",
-        type=int,
-        default=None,
-        help="c3rl/sysid: recent transitions per agent used in a rebuild (default: the "
-        "mechanism method's, 50 for agent_gp, 20 for anm_mm and sysid)",
-    )
-    method.add_argument(
-        "--mechanism",
-        choices=mechanism_names(),
-        default=None,
-        help="c3rl: mechanism-inference method behind each rebuild of P (default: agent_gp; "
-        "anm_mm is the paper's per-sample GPPOM)",
-    )
-    method.add_argument(
-        "--rebuild-fit-steps",
-        type=int,
-        default=None,
-        help="c3rl: optimiser steps of the mechanism fit per rebuild (default: the method's)",
-    )
-    method.add_argument(
-        "--clusters",
-        type=int,
-        default=None,
-        dest="n_clusters",
-        help="c3rl/sysid: Gaussian mixture components (default: chosen by BIC)",
-    )
-    method.add_argument(
-        "--prior-scale",
-        type=float,
-        default=0.05,
-        help="seed_sampling: weight of each agent's random prior critic, per unit of the "
-        "task's value range (default: 0.05)",
-    )
-    method.add_argument(
-        "--reward-noise",
-        type=float,
-        default=0.1,
-        help="seed_sampling: std of the fixed per-datum reward noise, per unit of the task's "
-        "per-step reward range (default: 0.1)",
-    )
-    tunables = p.add_argument_group("task-tuned settings (default: the task's own)")
-    for name, default in TUNABLE_DEFAULTS.items():
-        flag = "--" + name.replace("_", "-")
-        if name == "hidden":
-            kind, shown = _widths, ",".join(map(str, default))
-        else:
-            kind, shown = type(default), default
-        tunables.add_argument(
-            flag,
-            type=kind,
-            default=None,
-            help=f"{TUNABLE_HELP[name]} (default: the task's, else {shown})",
-        )
+    add_config_arguments(p)
     add_transfer_parser(commands)
     return parser
 
@@ -350,50 +263,64 @@ def print_summary(results: Results, out: str) -> None:
     )
 
 
+def read_config_file(path: Path) -> dict:
+    """TrainConfig fields from a .toml or .json file (ConfigError if unreadable)."""
+    if not path.is_file():
+        raise ConfigError(f"config={str(path)!r} is invalid: no such file")
+    try:
+        if path.suffix == ".toml":
+            fields = tomllib.loads(path.read_text())
+        elif path.suffix == ".json":
+            fields = json.loads(path.read_text())
+        else:
+            raise ConfigError(f"config={str(path)!r} is invalid: expected a .toml or .json file")
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"config={str(path)!r} is invalid: {err}") from None
+    if not isinstance(fields, dict):
+        raise ConfigError(f"config={str(path)!r} is invalid: expected a table of fields")
+    return fields
+
+
+def given_settings(args: argparse.Namespace) -> dict:
+    """The TrainConfig fields given on the command line."""
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    return {k: v for k, v in vars(args).items() if k in names}
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """A new run's config: the --config file's fields, overridden by the options given."""
+    fields = read_config_file(args.config) if args.config is not None else {}
+    config = TrainConfig.from_fields({**fields, **given_settings(args)})
+    if config.out_dir is None:
+        out = f"runs/{config.task}-{config.reward}-{config.sharing}-s{config.seed}"
+        config = dataclasses.replace(config, out_dir=out)
+    return config
+
+
+def resumed_config(args: argparse.Namespace) -> TrainConfig:
+    """The config saved in --resume DIR with the options given (only RESUMABLE_CHANGES)."""
+    from c3rl_jax.training import saved_config  # imports JAX: keep `--help` fast
+
+    given = given_settings(args)
+    fixed = sorted(set(given) - set(RESUMABLE_CHANGES))
+    fixed += [name for name in ("config", "sharing_matrix") if getattr(args, name) is not None]
+    if fixed:
+        raise ConfigError(
+            f"{', '.join(fixed)} cannot change on --resume (the run keeps its saved settings); "
+            f"allowed: {', '.join(RESUMABLE_CHANGES)}"
+        )
+    return dataclasses.replace(saved_config(args.resume), **given)
+
+
 def train_command(args: argparse.Namespace) -> None:
-    from c3rl_jax.training import saved_config, train  # imports JAX: keep `--help` fast
+    from c3rl_jax.training import train
 
     if args.resume is not None:
-        config = saved_config(args.resume)
-        config = dataclasses.replace(
-            config,
-            episodes=args.episodes or config.episodes,
-            progress=not args.no_progress,
-            devices=args.devices,
-            distributed=args.distributed,
-            compile_cache=args.compile_cache,
-        )
-        print_summary(train(config, resume=args.resume), args.resume)
+        print_summary(train(resumed_config(args), resume=args.resume), args.resume)
         return
-    out = args.out or f"runs/{args.task}-{args.reward}-{args.sharing}-s{args.seed}"
-    tunables = {name: getattr(args, name) for name in TUNABLE_DEFAULTS}
-    config = TrainConfig(
-        task=args.task,
-        reward=args.reward,
-        sharing=args.sharing,
-        n_agents=args.n_agents,
-        seed=args.seed,
-        episodes_per_chunk=args.episodes_per_chunk,
-        out_dir=out,
-        checkpoint_every=args.checkpoint_every,
-        profile_dir=args.profile_dir,
-        devices=args.devices,
-        distributed=args.distributed,
-        compile_cache=args.compile_cache,
-        exploration=args.exploration,
-        mean_draws=args.mean_draws,
-        rebuild_every=args.rebuild_every,
-        rebuild_samples=args.rebuild_samples,
-        mechanism=args.mechanism,
-        rebuild_fit_steps=args.rebuild_fit_steps,
-        n_clusters=args.n_clusters,
-        prior_scale=args.prior_scale,
-        reward_noise=args.reward_noise,
-        progress=not args.no_progress,
-        **{k: v for k, v in tunables.items() if v is not None},
-    )
+    config = train_config(args)
     matrix = None if args.sharing_matrix is None else _load_matrix(args.sharing_matrix)
-    print_summary(train(config, sharing_matrix=matrix), out)
+    print_summary(train(config, sharing_matrix=matrix), config.out_dir)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,7 @@ validated at the public boundary."""
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from c3rl_jax.agents.ddpg import DDPGConfig
 from c3rl_jax.causal.methods import get_mechanism, mechanism_names
@@ -41,63 +41,135 @@ TUNABLE_DEFAULTS = {
 }
 
 
+def _setting(default, help: str, *flags: str, group: str = "run"):
+    """A TrainConfig field with its command-line help (the CLI is generated from these):
+    flags: the option names (default --field-name); group: run, method or tuned."""
+    return field(default=default, metadata={"help": help, "flags": flags, "group": group})
+
+
+def _tuned(help: str):
+    """A setting a task may tune: None means the task's default, else TUNABLE_DEFAULTS'."""
+    return _setting(None, help, group="tuned")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything a run needs besides arrays (a custom population or P go to `train`)."""
+    """Everything a run needs besides arrays (a custom population or P go to `train`).
+    Each field's help text is in its metadata; `c3rl train --help` lists them all."""
 
-    task: str = "pendulum"
-    reward: str = "dense"
-    sharing: str = "individual"
-    n_agents: int = 20
-    seed: int = 0
-    episodes_per_chunk: int = 5
-    out_dir: str | None = None
-    checkpoint_every: int = 10
-    profile_dir: str | None = None  # write a jax.profiler trace of the first chunks here
-    devices: int | None = None  # devices the agent axis is split over (None: all JAX sees)
-    distributed: bool = False  # call jax.distributed.initialize() first (multi-host runs)
-    compile_cache: str = "auto"  # persistent compilation cache: "auto", "off" or a directory
+    task: str = _setting("pendulum", "task name (registered with c3rl_jax.register_task)")
+    reward: str = _setting("dense", "reward mode: dense or sparse")
+    sharing: str = _setting(
+        "individual", "how agents share replay data; custom needs --sharing-matrix"
+    )
+    n_agents: int = _setting(20, "number of agents", "--agents")
+    seed: int = _setting(0, "random seed; the same seed gives the same result")
+    episodes_per_chunk: int = _setting(5, "episodes per jitted chunk; results saved after each")
+    out_dir: str | None = _setting(
+        None, "output directory (CLI default: runs/TASK-REWARD-SHARING-sSEED)", "--out"
+    )
+    checkpoint_every: int = _setting(
+        10, "checkpoint every this many episodes into OUT/checkpoints; 0 = never"
+    )
+    profile_dir: str | None = _setting(
+        None,
+        "write a jax.profiler trace of the first 3 chunks to DIR (TensorBoard's profile "
+        "plugin or ui.perfetto.dev)",
+        "--profile",
+    )
+    devices: int | None = _setting(
+        None, "devices to split the agent axis over (None: all JAX sees; must divide agents)"
+    )
+    distributed: bool = _setting(
+        False, "multi-host: call jax.distributed.initialize() first (one process per host)"
+    )
+    compile_cache: str = _setting(
+        "auto",
+        'persistent compilation cache: "auto" ($C3RL_JAX_CACHE_DIR, else ~/.cache/c3rl_jax), '
+        '"off", or a directory',
+    )
+    progress: bool = _setting(True, "show a progress bar")
 
-    progress: bool = True
-    episodes: int | None = None
-    hidden: tuple[int, ...] | None = None
-    actor_lr: float | None = None
-    critic_lr: float | None = None
-    gamma: float | None = None
-    tau: float | None = None
-    batch_size: int | None = None
-    warmup_steps: int | None = None
-    buffer_size: int | None = None
-    ou_theta: float | None = None
-    ou_sigma: float | None = None
-    ou_dt: float | None = None
-    explore_sigma: float | None = None
-    explore_decay: float | None = None
-    explore_floor: float | None = None
-    exploration: str | None = None  # None: by sharing mode (DEFAULT_EXPLORATION, else "ou")
-    mean_draws: str = "stratified"
-    rebuild_every: int = 5
-    rebuild_samples: int | None = None  # transitions per agent per rebuild (None: the method's)
-    mechanism: str | None = None  # c3rl: mechanism-inference method (None: DEFAULT_MECHANISM)
-    rebuild_fit_steps: int | None = None  # optimiser steps per rebuild (None: the method's)
-    n_clusters: int | None = None  # None: chosen by BIC over 1..max_clusters
-    max_clusters: int = 6
-    # seed sampling, relative to the task (see `seed_sampling_scales`): the prior critic's
-    # weight per unit of the value range, the reward noise's std per unit of the reward range
-    prior_scale: float = 0.05
-    reward_noise: float = 0.1
+    episodes: int | None = _tuned("episodes per agent")
+    hidden: tuple[int, ...] | None = _tuned("hidden layer widths of actor and critic")
+    actor_lr: float | None = _tuned("actor Adam learning rate")
+    critic_lr: float | None = _tuned("critic Adam learning rate")
+    gamma: float | None = _tuned("discount factor")
+    tau: float | None = _tuned("Polyak rate of the target networks")
+    batch_size: int | None = _tuned("minibatch rows per agent per update")
+    warmup_steps: int | None = _tuned("steps per agent of uniform random actions before updates")
+    buffer_size: int | None = _tuned("replay capacity per agent, in transitions")
+    ou_theta: float | None = _tuned("OU noise mean reversion")
+    ou_sigma: float | None = _tuned("OU noise scale")
+    ou_dt: float | None = _tuned("OU noise time step")
+    explore_sigma: float | None = _tuned(
+        "coordinated exploration: std sigma_0 of the per-episode OU means"
+    )
+    explore_decay: float | None = _tuned(
+        "coordinated exploration: sigma_k = max(floor, sigma_0 * decay^k)"
+    )
+    explore_floor: float | None = _tuned("coordinated exploration: the floor of sigma_k")
+
+    exploration: str | None = _setting(
+        None,
+        "action noise (None: coordinated for c3rl and sysid, none for seed_sampling, else ou)",
+        group="method",
+    )
+    mean_draws: str = _setting("stratified", "how coordinated OU means are drawn", group="method")
+    rebuild_every: int = _setting(5, "c3rl/sysid: episodes between rebuilds of P", group="method")
+    rebuild_samples: int | None = _setting(
+        None,
+        "c3rl/sysid: recent transitions per agent per rebuild (None: the mechanism method's, "
+        "50 for agent_gp, 20 for anm_mm and sysid)",
+        group="method",
+    )
+    mechanism: str | None = _setting(
+        None,
+        "c3rl: mechanism-inference method behind each rebuild of P (None: agent_gp; anm_mm "
+        "is the paper's per-sample GPPOM); must be None for the non-adaptive modes",
+        group="method",
+    )
+    rebuild_fit_steps: int | None = _setting(
+        None, "c3rl: optimiser steps of the mechanism fit (None: the method's)", group="method"
+    )
+    n_clusters: int | None = _setting(
+        None,
+        "c3rl/sysid: Gaussian mixture components (None: chosen by the method's rule)",
+        "--clusters",
+        group="method",
+    )
+    max_clusters: int = _setting(
+        6, "c3rl/sysid: the most components the automatic choice tries", group="method"
+    )
+    prior_scale: float = _setting(
+        0.05,
+        "seed_sampling: weight of each agent's random prior critic, per unit of the task's "
+        "value range (see seed_sampling_scales)",
+        group="method",
+    )
+    reward_noise: float = _setting(
+        0.1,
+        "seed_sampling: std of the fixed per-datum reward noise, per unit of the task's "
+        "per-step reward range",
+        group="method",
+    )
 
     @classmethod
-    def from_dict(cls, fields: dict) -> "TrainConfig":
-        """The inverse of `dataclasses.asdict` after a JSON round trip."""
+    def from_fields(cls, fields: dict) -> "TrainConfig":
+        """A config from some of its fields by name (a JSON or TOML table: lists allowed)."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(fields) - names)
         check(not unknown, "config fields", unknown, f"names among {sorted(names)}")
-        if fields.get("hidden") is not None:
+        if isinstance(fields.get("hidden"), list):
             fields = {**fields, "hidden": tuple(fields["hidden"])}
+        return cls(**fields)
+
+    @classmethod
+    def from_dict(cls, fields: dict) -> "TrainConfig":
+        """The inverse of `dataclasses.asdict` after a JSON round trip (a saved run's config)."""
         if "mechanism" not in fields and fields.get("sharing") == "c3rl":
             fields = {**fields, "mechanism": "anm_mm"}  # saved before there was a choice
-        return cls(**fields)
+        return cls.from_fields(fields)
 
     def resolved(self) -> "TrainConfig":
         """Unset tunables filled from the task's defaults, then the package's; validated."""
@@ -245,7 +317,7 @@ class TrainConfig:
             self.n_clusters is None or (_is_int(self.n_clusters) and self.n_clusters > 0),
             "n_clusters",
             self.n_clusters,
-            "None (chosen by BIC) or a positive integer",
+            "None (chosen by the mechanism method's rule) or a positive integer",
         )
         for name in ("explore_sigma", "explore_floor", "prior_scale", "reward_noise"):
             value = getattr(self, name)
