@@ -301,7 +301,7 @@ def main(quick: bool = False) -> dict:
 
 def _config_dict(config: GPPOMConfig) -> dict:
     names = (
-        "d_theta", "n_hidden", "n_steps", "optimizer", "precision", "lam", "mlp_alpha",
+        "d_theta", "n_hidden", "n_steps", "precision", "lam", "mlp_alpha",
         "jitter", "learning_rate", "init_log_beta",
     )  # fmt: skip
     return {k: getattr(config, k) for k in names}

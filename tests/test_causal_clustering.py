@@ -73,10 +73,10 @@ def test_sharing_from_theta_recovers_agent_groups():
     # agents of the same group share with each other, not across groups
     same = groups[:, None] == groups[None, :]
     assert result.P[same].min() > 0.2 and result.P[~same].max() < 0.01
-    # the training loop's entry point: aliases and the BIC / fixed choice
+    # the training loop's entry point: the BIC / fixed choice
     auto = cluster_agents(theta, ids, 7, n_components=None, max_components=5, seed=0)
-    np.testing.assert_array_equal(auto.sharing, result.P)
-    assert auto.assignments.shape == (7, 3) and auto.labels.shape == (7,)
+    np.testing.assert_array_equal(auto.P, result.P)
+    assert auto.V.shape == (7, 3) and auto.agent_labels.shape == (7,)
     assert cluster_agents(theta, ids, 7, n_components=2, seed=0).n_components == 2
 
 

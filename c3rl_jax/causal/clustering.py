@@ -203,21 +203,6 @@ class SharingResult(NamedTuple):
     n_components: int
     gmm: GaussianMixture
 
-    @property
-    def sharing(self) -> np.ndarray:
-        """Alias of P."""
-        return self.P
-
-    @property
-    def assignments(self) -> np.ndarray:
-        """Alias of V."""
-        return self.V
-
-    @property
-    def labels(self) -> np.ndarray:
-        """Alias of agent_labels."""
-        return self.agent_labels
-
 
 def sharing_from_theta(
     theta: Any,

@@ -60,7 +60,6 @@ __all__ = [
     "gppom_loss",
 ]
 
-_OPTIMIZERS = ("adam", "lbfgs")
 _PRECISIONS = ("float32", "float64")
 MIN_POINTS = 8
 
@@ -69,7 +68,7 @@ MIN_POINTS = 8
 class GPPOMConfig:
     """Settings of a GPPOM fit.
 
-    Static fields (shapes, loop length, optimiser, precision) select a compiled program;
+    Static fields (shapes, loop length, precision) select a compiled program;
     the float fields are traced, so changing them does not recompile and they can be
     vmapped over.
 
@@ -77,8 +76,6 @@ class GPPOMConfig:
       d_theta: size of the latent theta per sample.
       n_hidden: hidden units of the back-constraint MLP (sigmoid).
       n_steps: optimiser steps (a fixed budget: the loop is a ``lax.scan``).
-      optimizer: "adam" (default; one loss+gradient evaluation per step) or "lbfgs"
-        (optax L-BFGS with zoom line search; several evaluations per step).
       precision: "float32" (default) or "float64" (the fit then runs inside a scoped
         ``jax.enable_x64``; results come back as float32 either way).
       lam: weight of the log-HSIC term.
@@ -91,7 +88,6 @@ class GPPOMConfig:
     d_theta: int = flax.struct.field(pytree_node=False, default=1)
     n_hidden: int = flax.struct.field(pytree_node=False, default=20)
     n_steps: int = flax.struct.field(pytree_node=False, default=300)
-    optimizer: str = flax.struct.field(pytree_node=False, default="adam")
     precision: str = flax.struct.field(pytree_node=False, default="float32")
     lam: float = 1.0
     mlp_alpha: float = 0.1
@@ -104,12 +100,6 @@ class GPPOMConfig:
         check_int("GPPOMConfig.d_theta", self.d_theta, 1)
         check_int("GPPOMConfig.n_hidden", self.n_hidden, 1)
         check_int("GPPOMConfig.n_steps", self.n_steps, 1)
-        check(
-            self.optimizer in _OPTIMIZERS,
-            "GPPOMConfig.optimizer",
-            self.optimizer,
-            f"one of {_OPTIMIZERS}",
-        )
         check(
             self.precision in _PRECISIONS,
             "GPPOMConfig.precision",
@@ -393,13 +383,6 @@ def _init_params(key: jax.Array, xs: jax.Array, ys: jax.Array, config: GPPOMConf
     )
 
 
-def _make_optimizer(config: GPPOMConfig):
-    if config.optimizer == "adam":
-        schedule = optax.cosine_decay_schedule(config.learning_rate, config.n_steps, alpha=0.05)
-        return optax.adam(schedule)
-    return optax.lbfgs()
-
-
 def fit_gppom_arrays(X: jax.Array, Y: jax.Array, key: jax.Array, config: GPPOMConfig) -> GPPOMFit:
     """Pure GPPOM fit: X [n, dx], Y [n, dy], key -> GPPOMFit. No input checks.
 
@@ -416,34 +399,19 @@ def fit_gppom_arrays(X: jax.Array, Y: jax.Array, key: jax.Array, config: GPPOMCo
     loss_fn = functools.partial(
         gppom_loss, xs=xs, ys=ys, lam=lam, mlp_alpha=mlp_alpha, jitter=jitter
     )
-    opt = _make_optimizer(config)
+    schedule = optax.cosine_decay_schedule(config.learning_rate, config.n_steps, alpha=0.05)
+    opt = optax.adam(schedule)
     opt_state = opt.init(params)
+    value_and_grad = jax.value_and_grad(loss_fn)
 
-    if config.optimizer == "adam":
-        value_and_grad = jax.value_and_grad(loss_fn)
-
-        def step(carry, _):
-            params, opt_state, skipped = carry
-            loss, grads = value_and_grad(params)
-            updates, new_state = opt.update(grads, opt_state, params)
-            new_params = optax.apply_updates(params, updates)
-            ok = _all_finite(loss, grads)
-            params, opt_state = _select(ok, (new_params, new_state), (params, opt_state))
-            return (params, opt_state, skipped + (~ok)), jnp.where(ok, loss, jnp.nan)
-
-    else:
-        value_and_grad = optax.value_and_grad_from_state(loss_fn)
-
-        def step(carry, _):
-            params, opt_state, skipped = carry
-            loss, grads = value_and_grad(params, state=opt_state)
-            updates, new_state = opt.update(
-                grads, opt_state, params, value=loss, grad=grads, value_fn=loss_fn
-            )
-            new_params = optax.apply_updates(params, updates)
-            ok = _all_finite(loss, grads) & _all_finite(new_params)
-            params, opt_state = _select(ok, (new_params, new_state), (params, opt_state))
-            return (params, opt_state, skipped + (~ok)), jnp.where(ok, loss, jnp.nan)
+    def step(carry, _):
+        params, opt_state, skipped = carry
+        loss, grads = value_and_grad(params)
+        updates, new_state = opt.update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        ok = _all_finite(loss, grads)
+        params, opt_state = _select(ok, (new_params, new_state), (params, opt_state))
+        return (params, opt_state, skipped + (~ok)), jnp.where(ok, loss, jnp.nan)
 
     carry = (params, opt_state, jnp.zeros((), jnp.int32))
     (params, _, skipped), history = jax.lax.scan(step, carry, None, length=config.n_steps)
@@ -543,9 +511,6 @@ def fit_gppom_batch(X: Any, Y: Any, keys: jax.Array, config: GPPOMConfig | None 
     """Many independent fits at once (vmapped): X [B, n, dx], Y [B, n, dy], keys [B].
 
     Returns a ``GPPOMFit`` with a leading axis B on every array (theta [B, n, d_theta]).
-    With ``optimizer="lbfgs"`` the fits run one after another instead: the vmapped L-BFGS
-    program (a batched while-loop line search inside the scan) hung in XLA:CPU with
-    jax 0.10.2 in our tests.
     """
     config = (config or GPPOMConfig()).validate()
     X, Y = _check_data(X, Y, batched=True)
@@ -558,11 +523,7 @@ def fit_gppom_batch(X: Any, Y: Any, keys: jax.Array, config: GPPOMConfig | None 
     with _precision_scope(config), single_thread_blas():
         dtype = jnp.float64 if config.precision == "float64" else jnp.float32
         Xj, Yj = jnp.asarray(X, dtype), jnp.asarray(Y, dtype)
-        if config.optimizer == "lbfgs":
-            fits = [_fit_jit(Xj[b], Yj[b], keys[b], config) for b in range(X.shape[0])]
-            fit = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *fits)
-        else:
-            fit = _fit_batch_jit(Xj, Yj, keys, config)
+        fit = _fit_batch_jit(Xj, Yj, keys, config)
         fit = _to_float32(jax.block_until_ready(fit))
     _warn_skipped(fit, config)
     return jax.tree_util.tree_map(jnp.asarray, fit)
