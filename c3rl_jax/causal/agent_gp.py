@@ -103,7 +103,7 @@ class AgentGPConfig:
     n_inducing: int | None = flax.struct.field(pytree_node=False, default=None)
     n_steps: int = flax.struct.field(pytree_node=False, default=150)
     n_restarts: int = flax.struct.field(pytree_node=False, default=2)
-    warm_steps: int = flax.struct.field(pytree_node=False, default=50)
+    warm_steps: int = flax.struct.field(pytree_node=False, default=100)
     warm_restarts: int = flax.struct.field(pytree_node=False, default=1)
     encode_steps: int = flax.struct.field(pytree_node=False, default=100)
     encode_random_inits: int = flax.struct.field(pytree_node=False, default=4)

@@ -153,10 +153,18 @@ class AgentGPEncoder:
         return cls(AgentGPFit(**_unflatten(arrays, _PARTS), config=config))
 
 
+def _agent_gp_config(steps) -> AgentGPConfig:
+    config = AgentGPConfig()
+    if steps is None:
+        return config
+    return config.replace(n_steps=int(steps), warm_steps=min(config.warm_steps, int(steps)))
+
+
 def fit_agent_gp_method(x, y, agent_ids, n_agents, key, steps, carry) -> MechanismFit:
-    """One latent per agent (`agent_gp`): restart 0 continues from the previous rebuild's
-    parameters (`carry`), the others start fresh; `steps` Adam steps (default 150)."""
-    config = AgentGPConfig() if steps is None else AgentGPConfig(n_steps=int(steps))
+    """One latent per agent (`agent_gp`): the first rebuild fits afresh (`steps` Adam steps,
+    default 150, two restarts); later ones continue from the previous rebuild's parameters
+    (`carry`) with one restart of at most 100 steps (`AgentGPConfig.warm_steps`)."""
+    config = _agent_gp_config(steps)
     init = AgentGPParams(**{k: jnp.asarray(v) for k, v in carry.items()}) if carry else None
     fit = fit_agent_gp(x, y, agent_ids, key, config, init=init, n_agents=n_agents)
     carry = {k: np.asarray(v) for k, v in fit.params._asdict().items()}
