@@ -1,11 +1,12 @@
 """Sharing rebuilt from data (the c3rl method; `sysid` is its least-squares ablation).
 
 Every `rebuild_every` episodes the host draws `rebuild_samples` transitions per agent at random
-among its last `rebuild_every` episodes, maps them to mechanism latents with the configured
-mechanism-inference method (`causal.methods`: agent_gp, anm_mm, sysid), starting from what the
-previous rebuild of the run learned (its `carry`), clusters the latents with a Gaussian mixture
-whose components are relabelled to match the previous rebuild's labels, and turns the agents'
-soft assignments into P. A failed or degenerate fit keeps the previous P with a warning.
+among its last `rebuild_window` episodes (by default all its buffer holds), maps them to
+mechanism latents with the configured mechanism-inference method (`causal.methods`: agent_gp,
+anm_mm, sysid), starting from what the previous rebuild of the run learned (its `carry`),
+clusters the latents with a Gaussian mixture whose components are relabelled to match the
+previous rebuild's labels, and turns the agents' soft assignments into P. A failed or
+degenerate fit keeps the previous P with a warning.
 True group labels are used only to score the clustering (ARI), never to build P.
 """
 

@@ -18,12 +18,14 @@ from c3rl_jax.evaluation import BEHAVIOURS
 from c3rl_jax.exploration import MEAN_DRAWS, MODES
 from c3rl_jax.guards import DivergenceError
 from c3rl_jax.interrupts import TrainingInterrupted
+from c3rl_jax.learners import learner_names
 from c3rl_jax.results import Results
 from c3rl_jax.tasks import task_names
 
 # Options whose allowed values come from a registry or a module (checked by argparse too).
 CHOICES = {
     "task": task_names,
+    "learner": learner_names,
     "sharing": lambda: SHARING_MODES,
     "mechanism": mechanism_names,
     "exploration": lambda: MODES,
@@ -32,6 +34,7 @@ CHOICES = {
 GROUPS = {
     "run": "run",
     "method": "method: exploration, rebuilds of P, seed sampling",
+    "learner": "learner",
     "tuned": "task-tuned settings (default: the task's own)",
 }
 

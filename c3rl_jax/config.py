@@ -5,10 +5,12 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from c3rl_jax.agents.ddpg import DDPGConfig
 from c3rl_jax.causal.methods import get_mechanism, mechanism_names
 from c3rl_jax.errors import check
 from c3rl_jax.exploration import MEAN_DRAWS, MODES, ExplorationConfig
+from c3rl_jax.learners import learner_names
+from c3rl_jax.learners.ddpg import DDPGConfig
+from c3rl_jax.learners.td3 import TD3Config
 from c3rl_jax.sharing import FIXED_MODES
 from c3rl_jax.tasks import get_task
 
@@ -123,6 +125,12 @@ class TrainConfig:
         "50 for agent_gp, 20 for anm_mm and sysid)",
         group="method",
     )
+    rebuild_window: int | None = _setting(
+        None,
+        "c3rl/sysid: rebuild samples are drawn among each agent's last this many episodes "
+        "(None: all its buffer holds; an environment does not change, so old data is evidence)",
+        group="method",
+    )
     mechanism: str | None = _setting(
         None,
         "c3rl: mechanism-inference method behind each rebuild of P (None: agent_gp; anm_mm "
@@ -140,6 +148,16 @@ class TrainConfig:
     )
     max_clusters: int = _setting(
         6, "c3rl/sysid: the most components the automatic choice tries", group="method"
+    )
+    learner: str = _setting("ddpg", "the learner: ddpg or td3", group="learner")
+    policy_noise: float = _setting(
+        0.2, "td3: std of the target policy's smoothing noise (action units)", group="learner"
+    )
+    noise_clip: float = _setting(
+        0.5, "td3: the smoothing noise is clipped to +-this", group="learner"
+    )
+    policy_delay: int = _setting(
+        2, "td3: critic updates per actor and target update", group="learner"
     )
     prior_scale: float = _setting(
         0.05,
@@ -169,6 +187,8 @@ class TrainConfig:
         """The inverse of `dataclasses.asdict` after a JSON round trip (a saved run's config)."""
         if "mechanism" not in fields and fields.get("sharing") == "c3rl":
             fields = {**fields, "mechanism": "anm_mm"}  # saved before there was a choice
+        if "rebuild_window" not in fields and fields.get("sharing") in ADAPTIVE_MODES:
+            fields = {**fields, "rebuild_window": fields.get("rebuild_every", 5)}  # as then
         return cls.from_fields(fields)
 
     def resolved(self) -> "TrainConfig":
@@ -208,11 +228,12 @@ class TrainConfig:
         return self.prior_scale * span * discounted, self.reward_noise * span
 
     @property
-    def ddpg(self) -> DDPGConfig:
+    def learner_config(self) -> DDPGConfig:
+        """The learner's settings (a `TD3Config` for td3), seed sampling's scales included."""
         prior, noise = (0.0, 0.0)
         if self.sharing == "seed_sampling":
             prior, noise = self.seed_sampling_scales()
-        return DDPGConfig(
+        common = DDPGConfig(
             self.hidden,
             self.actor_lr,
             self.critic_lr,
@@ -222,6 +243,10 @@ class TrainConfig:
             prior_scale=prior,
             reward_noise=noise,
         )
+        if self.learner == "td3":
+            extra = {"policy_noise": self.policy_noise, "noise_clip": self.noise_clip}
+            return TD3Config(**vars(common), **extra, policy_delay=self.policy_delay)
+        return common
 
     @property
     def explore(self) -> ExplorationConfig:
@@ -282,10 +307,28 @@ class TrainConfig:
             "one or more positive layer widths",
         )
         check(self.exploration in MODES, "exploration", self.exploration, f"one of {MODES}")
+        names = learner_names()
+        check(self.learner in names, "learner", self.learner, f"one of {names}")
+        check(
+            _is_int(self.policy_delay) and self.policy_delay > 0,
+            "policy_delay",
+            self.policy_delay,
+            "a positive integer",
+        )
+        for name in ("policy_noise", "noise_clip"):
+            value = getattr(self, name)
+            check(_is_real(value) and value >= 0, name, value, "a non-negative finite number")
         check(self.mean_draws in MEAN_DRAWS, "mean_draws", self.mean_draws, f"one of {MEAN_DRAWS}")
         for name in ("rebuild_every", "max_clusters"):
             value = getattr(self, name)
             check(_is_int(value) and value > 0, name, value, "a positive integer")
+        check(
+            self.rebuild_window is None
+            or (_is_int(self.rebuild_window) and self.rebuild_window > 0),
+            "rebuild_window",
+            self.rebuild_window,
+            "None (all the buffer holds) or a positive integer (episodes)",
+        )
         check(
             self.rebuild_fit_steps is None
             or (_is_int(self.rebuild_fit_steps) and self.rebuild_fit_steps > 0),

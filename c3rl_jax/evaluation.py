@@ -8,7 +8,7 @@ same reset keys, so differences between policies are not differences of luck.
 import jax
 import jax.numpy as jnp
 
-from c3rl_jax.agents.ddpg import DDPG
+from c3rl_jax.learners import Learner
 from c3rl_jax.replay import Transition
 
 # who acts when collecting transitions (`policy_transitions`): the given actors, or uniform
@@ -17,14 +17,20 @@ BEHAVIOURS = ("policies", "random")
 
 
 def episode(
-    env, ddpg: DDPG, actor, params, key: jax.Array, noise_std: float = 0.0, random: bool = False
+    env,
+    learner: Learner,
+    actor,
+    params,
+    key: jax.Array,
+    noise_std: float = 0.0,
+    random: bool = False,
 ):
     """One episode of one actor on one environment: (return [], transitions with leaves
     [T, ...], alive [T] whether each step came before termination). Actions are
     clip(actor(obs) + N(0, noise_std^2), -1, 1), or uniform in [-1, 1] with `random` (stored
     normalised, applied times the bound); rewards after termination do not count."""
     n_steps = env.default_params.max_steps_in_episode
-    act_dim = ddpg.act_dim
+    act_dim = learner.act_dim
     high = jnp.broadcast_to(jnp.asarray(env.action_space(params).high), (act_dim,))
     k_reset, k_steps = jax.random.split(key)
     obs, state = env.reset_env(k_reset, params)
@@ -36,7 +42,7 @@ def episode(
             action = jax.random.uniform(k_noise, (act_dim,), minval=-1.0, maxval=1.0)
         else:
             noise = noise_std * jax.random.normal(k_noise, (act_dim,))
-            action = jnp.clip(ddpg.actor.apply(actor, obs) + noise, -1.0, 1.0)
+            action = jnp.clip(learner.actor.apply(actor, obs) + noise, -1.0, 1.0)
         next_obs, state, reward, done, _ = env.step_env(k_env, state, action * high, params)
         stored = Transition(obs, action, reward, next_obs, done, jnp.array(False))
         carry = (next_obs, state, ret + jnp.where(alive, reward, 0.0), alive & ~done)
@@ -47,12 +53,12 @@ def episode(
     return ret, data, alive
 
 
-def greedy_returns(env, ddpg: DDPG, actors, env_params, key: jax.Array, episodes: int):
+def greedy_returns(env, learner: Learner, actors, env_params, key: jax.Array, episodes: int):
     """Mean greedy return [P, M] of actor parameters with leaves [P, ...] on environments with
     parameter leaves [M], over `episodes` episodes each."""
 
     def one(actor, params, key):
-        return episode(env, ddpg, actor, params, key)[0]
+        return episode(env, learner, actor, params, key)[0]
 
     over_keys = jax.vmap(one, in_axes=(None, None, 0))
     over_envs = jax.vmap(over_keys, in_axes=(None, 0, None))
@@ -62,7 +68,7 @@ def greedy_returns(env, ddpg: DDPG, actors, env_params, key: jax.Array, episodes
 
 
 def policy_transitions(
-    env, ddpg: DDPG, actors, params, key: jax.Array, noise_std: float, random: bool = False
+    env, learner: Learner, actors, params, key: jax.Array, noise_std: float, random: bool = False
 ):
     """One episode of each actor (leaves [P, ...]) on one environment (params leaves [1]) with
     action noise (or, with `random`, P episodes of uniform random actions): transitions with
@@ -70,7 +76,7 @@ def policy_transitions(
     one = jax.tree.map(lambda a: a[0], params)
 
     def run(actor, key):
-        return episode(env, ddpg, actor, one, key, noise_std, random)[1:]
+        return episode(env, learner, actor, one, key, noise_std, random)[1:]
 
     n_policies = jax.tree.leaves(actors)[0].shape[0]
     return jax.jit(jax.vmap(run))(actors, jax.random.split(key, n_policies))

@@ -1,6 +1,7 @@
 """Memory a run needs, estimated before anything is allocated, and checked against what the
 device has free."""
 
+import math
 import os
 
 import jax
@@ -15,15 +16,11 @@ def replay_bytes_per_agent(capacity: int, obs_dim: int, act_dim: int) -> int:
     return capacity * ((2 * obs_dim + act_dim + 1) * FLOAT + 2)
 
 
-def learner_bytes_per_agent(hidden: tuple[int, ...], obs_dim: int, act_dim: int) -> int:
-    """Actor and critic, their targets and Adam's two moments: 3 copies of each network's
-    parameters plus the targets (x4 actor, x4 critic), plus a prior critic at most."""
-
-    def mlp(n_in: int, n_out: int) -> int:
-        widths = [n_in, *hidden, n_out]
-        return sum((a + 1) * b for a, b in zip(widths[:-1], widths[1:], strict=True))
-
-    return (4 * mlp(obs_dim, act_dim) + 5 * mlp(obs_dim + act_dim, 1)) * FLOAT
+def learner_bytes_per_agent(learner) -> int:
+    """Bytes of one agent's learner state (networks, targets, optimiser states, priors), from
+    its shapes (`jax.eval_shape`: nothing is allocated)."""
+    shapes = jax.eval_shape(lambda key: learner.init(key, 1), jax.random.PRNGKey(0))
+    return sum(math.prod(a.shape) * a.dtype.itemsize for a in jax.tree.leaves(shapes))
 
 
 def available_bytes(device: jax.Device) -> int | None:

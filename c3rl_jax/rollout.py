@@ -12,16 +12,16 @@ import jax.numpy as jnp
 from jax.sharding import Mesh
 
 from c3rl_jax import replay
-from c3rl_jax.agents.ddpg import DDPG, DDPGState
 from c3rl_jax.exploration import ExplorationConfig, draw_means, noise_step
 from c3rl_jax.guards import finite_per_agent
+from c3rl_jax.learners import Learner, LearnerState
 from c3rl_jax.replay import ReplayBuffer, Transition
 
 
 class RunState(NamedTuple):
     """All that carries across chunks. agents and buffer have leading axis [N]."""
 
-    agents: DDPGState
+    agents: LearnerState
     buffer: ReplayBuffer
     key: jax.Array
     total_steps: jax.Array  # [] environment steps taken by each agent so far
@@ -42,7 +42,7 @@ class EpisodeStats(NamedTuple):
 
 def make_chunk(
     env,
-    ddpg: DDPG,
+    learner: Learner,
     explore: ExplorationConfig,
     warmup_steps: int,
     n_episodes: int,
@@ -59,8 +59,8 @@ def make_chunk(
     action space, and every step does one critic and one actor update per agent.
     """
     n_steps = env.default_params.max_steps_in_episode
-    batch_size = ddpg.config.batch_size
-    act_dim = ddpg.act_dim
+    batch_size = learner.config.batch_size
+    act_dim = learner.act_dim
 
     def action_high(params):
         return jnp.broadcast_to(jnp.asarray(env.action_space(params).high), (act_dim,))
@@ -79,7 +79,7 @@ def make_chunk(
             agents, buffer, env_state, obs, noise, key, total, ret, loss = carry
             key, k_noise, k_rand, k_env, k_sample, k_reset = jax.random.split(key, 6)
             noise = noise_step(k_noise, noise, mean, explore)
-            policy = jnp.clip(ddpg.act(agents, obs) + noise, -1.0, 1.0)
+            policy = jnp.clip(learner.act(agents, obs) + noise, -1.0, 1.0)
             random = jax.random.uniform(k_rand, (n_agents, act_dim), minval=-1.0, maxval=1.0)
             action = jnp.where(total < warmup_steps, random, policy)
             next_obs, env_state, reward, terminated, _ = jax.vmap(env.step_env)(
@@ -97,7 +97,7 @@ def make_chunk(
 
             def learn(agents):
                 batch, datum = replay.sample(k_sample, buffer, inputs.sharing, batch_size, mesh)
-                agents, metrics = ddpg.update(agents, batch, datum)
+                agents, metrics = learner.update(agents, batch, datum)
                 return agents, metrics["critic_loss"]
 
             agents, c_loss = jax.lax.cond(

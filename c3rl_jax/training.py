@@ -16,12 +16,12 @@ from tqdm.auto import tqdm
 
 from c3rl_jax import agent_mesh, compile_cache, replay
 from c3rl_jax.adaptive import MODEL_FILE, rebuild_sharing
-from c3rl_jax.agents.ddpg import DDPG, DDPGState
 from c3rl_jax.checkpoint import RESUMABLE_CHANGES, Checkpointer, check_compatible
 from c3rl_jax.config import ADAPTIVE_MODES, TrainConfig
 from c3rl_jax.errors import check
 from c3rl_jax.guards import check_finite
 from c3rl_jax.interrupts import StopRequests, TrainingInterrupted
+from c3rl_jax.learners import Learner, LearnerState, make_learner
 from c3rl_jax.memory import check_fits, learner_bytes_per_agent, replay_bytes_per_agent
 from c3rl_jax.population import Population, broadcast_params
 from c3rl_jax.replay import ReplayBuffer
@@ -76,10 +76,10 @@ def train(
     population: Population | None = None,
     sharing_matrix=None,
     resume: str | None = None,
-    initial_agents: DDPGState | None = None,
+    initial_agents: LearnerState | None = None,
     initial_buffer: ReplayBuffer | None = None,
 ) -> Results:
-    """Train `config.n_agents` DDPG agents concurrently and return their `Results`.
+    """Train `config.n_agents` agents (`config.learner`) concurrently; return their `Results`.
 
     population: a `Population` (params with leaves [N], groups [N]); default: the task's own.
     sharing_matrix: P [N, N] for `sharing="custom"` (rows sum to 1).
@@ -95,7 +95,9 @@ def train(
     start = time.perf_counter()
     if resume is None:
         config = (config or TrainConfig()).resolved()
-        run, env, ddpg = _build(config, population, sharing_matrix, initial_agents, initial_buffer)
+        run, env, learner = _build(
+            config, population, sharing_matrix, initial_agents, initial_buffer
+        )
         checkpointer = None
         if config.out_dir is not None and config.checkpoint_every > 0:
             checkpointer = Checkpointer(config.out_dir)
@@ -107,11 +109,11 @@ def train(
             "given",
             "None when resuming: they come from the checkpoint",
         )
-        checkpointer, config, run, env, ddpg = _from_checkpoint(
+        checkpointer, config, run, env, learner = _from_checkpoint(
             resume, lambda saved: _resumed_config(saved, config, resume)
         )
     compile_cache.enable(config.compile_cache)
-    return _loop(config, run, env, ddpg, checkpointer, start)
+    return _loop(config, run, env, learner, checkpointer, start)
 
 
 def saved_config(run_dir: str) -> TrainConfig:
@@ -127,7 +129,7 @@ class SavedRun:
 
     config: TrainConfig
     env: object
-    ddpg: DDPG
+    learner: Learner
     state: RunState
     env_params: object
 
@@ -139,26 +141,26 @@ def load_run(run_dir: str) -> SavedRun:
         config = TrainConfig.from_dict(saved)
         return dataclasses.replace(config, progress=False, devices=1, distributed=False).resolved()
 
-    _, config, run, env, ddpg = _from_checkpoint(run_dir, one_device)
-    return SavedRun(config, env, ddpg, run.state, run.inputs.env_params)
+    _, config, run, env, learner = _from_checkpoint(run_dir, one_device)
+    return SavedRun(config, env, learner, run.state, run.inputs.env_params)
 
 
 def _from_checkpoint(run_dir: str, configure):
-    """(checkpointer, config, run, env, ddpg) of the latest checkpoint in `run_dir`, built
+    """(checkpointer, config, run, env, learner) of the latest checkpoint in `run_dir`, built
     under `configure(saved config dict) -> TrainConfig`."""
     checkpointer = Checkpointer(run_dir, create=False)
     step = checkpointer.latest()
     meta = checkpointer.meta(step)
     config = configure(meta["config"])
-    run, env, ddpg = _build(config, _template_population(config), None)
-    return checkpointer, config, _restore(checkpointer, step, meta, run), env, ddpg
+    run, env, learner = _build(config, _template_population(config), None)
+    return checkpointer, config, _restore(checkpointer, step, meta, run), env, learner
 
 
 def _build(
     config: TrainConfig,
     population: Population | None,
     sharing_matrix,
-    initial_agents: DDPGState | None = None,
+    initial_agents: LearnerState | None = None,
     initial_buffer: ReplayBuffer | None = None,
 ):
     """A fresh run: population, P, agents and an empty replay buffer (or the initial ones)."""
@@ -169,8 +171,9 @@ def _build(
     n_agents = config.n_agents
     obs_dim = env.observation_space(env.default_params).shape[0]
     act_dim = env.action_space(env.default_params).shape[0]
+    learner = make_learner(config.learner, config.learner_config, obs_dim, act_dim)
     per_agent = replay_bytes_per_agent(config.buffer_size, obs_dim, act_dim)
-    per_agent += learner_bytes_per_agent(config.hidden, obs_dim, act_dim)
+    per_agent += learner_bytes_per_agent(learner)
     per_agent += 2 * n_agents * 4  # its rows of P and of the P history's first entry
     mesh = agent_mesh.make_mesh(config.devices, n_agents)
     n_devices = 1 if mesh is None else mesh.size
@@ -193,8 +196,7 @@ def _build(
     task.validate_params(population.params)
     groups = np.asarray(population.groups)
     sharing = _sharing_matrix(config, groups, sharing_matrix)
-    ddpg = DDPG(config.ddpg, obs_dim, act_dim)
-    agents = ddpg.init(key_init, n_agents)
+    agents = learner.init(key_init, n_agents)
     buffer = replay.init_buffer(n_agents, config.buffer_size, obs_dim, act_dim)
     state = RunState(
         agents=_initial("initial_agents", initial_agents, agents),
@@ -213,7 +215,7 @@ def _build(
         sharing_matrices=sharing[None],
         sharing_index=np.zeros((0,), np.int32),
     )
-    return _placed(run), env, ddpg
+    return _placed(run), env, learner
 
 
 def _initial(name: str, given, fresh):
@@ -262,7 +264,7 @@ def _placed_inputs(inputs: ChunkInputs, mesh) -> ChunkInputs:
     )
 
 
-def _loop(config: TrainConfig, run: _Run, env, ddpg: DDPG, checkpointer, start: float):
+def _loop(config: TrainConfig, run: _Run, env, learner: Learner, checkpointer, start: float):
     compiled = {}
     n_agents = config.n_agents
     episode_length = env.default_params.max_steps_in_episode
@@ -297,7 +299,7 @@ def _loop(config: TrainConfig, run: _Run, env, ddpg: DDPG, checkpointer, start: 
             if n_episodes not in compiled:
                 t0 = time.perf_counter()
                 chunk = make_chunk(
-                    env, ddpg, config.explore, config.warmup_steps, n_episodes, run.mesh
+                    env, learner, config.explore, config.warmup_steps, n_episodes, run.mesh
                 )
                 compiled[n_episodes] = (
                     jax.jit(chunk, donate_argnums=0).lower(run.state, run.inputs).compile()
@@ -369,7 +371,9 @@ def _rebuild(config: TrainConfig, run: _Run, episode_length: int) -> None:
         np.asarray(agent_mesh.to_host(run.inputs.clusters)),
         run.carry,
         run.episodes_done,
-        window=config.rebuild_every * episode_length,
+        window=run.state.buffer.capacity
+        if config.rebuild_window is None
+        else config.rebuild_window * episode_length,
     )
     if rebuild is None:
         run.rebuilds.append({"episode": run.episodes_done, "failed": True})

@@ -122,7 +122,7 @@ def collect(run: SavedRun, params, key: jax.Array, n: int, behaviour: str) -> Tr
     k_run, k_pick = jax.random.split(key)
     data, alive = policy_transitions(
         run.env,
-        run.ddpg,
+        run.learner,
         run.state.agents.actor,
         params,
         k_run,
@@ -177,14 +177,16 @@ def transfer(
     data = collect(saved, new, k_collect, n_transitions, behaviour)
     posterior = model.posterior(*mechanism_data(data))
     actors = saved.state.agents.actor
-    trained = greedy_returns(saved.env, saved.ddpg, actors, saved.env_params, k_eval, eval_episodes)
+    trained = greedy_returns(
+        saved.env, saved.learner, actors, saved.env_params, k_eval, eval_episodes
+    )
     weights = model.assignments / model.assignments.sum(axis=0, keepdims=True)  # [N, K]
     mechanism_returns = np.asarray(trained) @ weights  # [N, K]
     predicted = mechanism_returns @ posterior
     actual = None
     if evaluate:
         actual = np.asarray(
-            greedy_returns(saved.env, saved.ddpg, actors, new, k_eval, eval_episodes)
+            greedy_returns(saved.env, saved.learner, actors, new, k_eval, eval_episodes)
         )
         actual = actual[:, 0]
     return TransferResult(

@@ -90,3 +90,36 @@ def test_sysid_recovers_linear_mechanisms():
     assert np.abs(theta[0] - theta[2]).max() > 1
     # a new environment's coefficients, standardised as the fitted agents' were
     np.testing.assert_allclose(fit.encoder.encode(x[ids == 2], y[ids == 2])[0], theta[2], atol=1e-6)
+
+
+@pytest.mark.parametrize("window", [None, 1])
+def test_rebuild_samples_come_from_the_window(tiny_config, tmp_path, window):
+    """window None: anywhere in the buffer; 1: the last episode only (ar: 100 steps each)."""
+    from c3rl_jax.training import load_run
+
+    seen = []
+    base = methods.get_mechanism("sysid")
+
+    def recording(x, y, ids, n, key, steps, carry):
+        seen.append((x, ids))
+        return base.fit(x, y, ids, n, key, steps, carry)
+
+    methods.register_mechanism(dataclasses.replace(base, name="sysid_recorded", fit=recording))
+    config = dataclasses.replace(
+        adaptive_config(tiny_config, "c3rl"), task="ar", episodes=6, rebuild_every=6,
+        rebuild_window=window, mechanism="sysid_recorded", out_dir=str(tmp_path),
+        checkpoint_every=6, rebuild_samples=30,
+    )  # fmt: skip
+    train(config)
+    buffer = load_run(str(tmp_path)).state.buffer  # 512 slots, 600 steps written
+    ((x, ids),) = seen
+    stored = np.concatenate([buffer.data.obs, buffer.data.action], axis=-1)  # [N, 512, d]
+    ages = []
+    for row, agent in zip(x, ids, strict=True):
+        slot = np.flatnonzero(np.all(stored[agent] == row, axis=1))[0]
+        ages.append((int(buffer.ptr) - 1 - slot) % 512)
+    ages = np.array(ages)
+    if window == 1:
+        assert ages.max() < 100
+    else:
+        assert ages.max() >= 100 and ages.max() < 512

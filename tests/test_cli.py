@@ -27,6 +27,7 @@ def _value(f: dataclasses.Field):
         "mean_draws": ("independent", "independent"),
         "hidden": ((8, 4), "8,4"),
         "compile_cache": ("off", "off"),
+        "learner": ("td3", "td3"),
     }
     if f.name in special:
         return special[f.name]

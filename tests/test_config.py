@@ -16,7 +16,10 @@ def test_unset_settings_come_from_the_task_then_the_package():
     assert config.episodes == 7 and config.actor_lr == 3e-4  # task defaults
     assert config.critic_lr == 5e-4  # the user's value wins
     assert config.tau == TUNABLE_DEFAULTS["tau"]  # package default
-    assert config.ddpg.actor_lr == 3e-4 and config.explore.sigma == TUNABLE_DEFAULTS["ou_sigma"]
+    assert (
+        config.learner_config.actor_lr == 3e-4
+        and config.explore.sigma == TUNABLE_DEFAULTS["ou_sigma"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -59,3 +62,14 @@ def test_configs_saved_before_the_mechanism_choice_load_as_anm_mm():
     saved = dataclasses.asdict(TrainConfig(sharing="c3rl"))
     del saved["mechanism"]
     assert TrainConfig.from_dict(saved).resolved().mechanism == "anm_mm"
+
+
+def test_configs_saved_before_the_rebuild_window_keep_the_last_k_episodes():
+    saved = dataclasses.asdict(TrainConfig(sharing="c3rl", rebuild_every=4))
+    del saved["rebuild_window"]
+    assert TrainConfig.from_dict(saved).rebuild_window == 4  # what rebuilds drew from then
+    del saved["sharing"]
+    assert TrainConfig.from_dict(saved).rebuild_window is None
+    assert TrainConfig(sharing="c3rl").resolved().rebuild_window is None  # now: everything
+    with pytest.raises(ConfigError, match="rebuild_window=0 is invalid"):
+        TrainConfig(sharing="c3rl", rebuild_window=0).resolved()

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from c3rl_jax.agents.ddpg import DDPG, DDPGConfig, DDPGState, datum_noise
+from c3rl_jax.learners.ddpg import DDPG, DDPGConfig, DDPGState, datum_noise
 from c3rl_jax.replay import Transition
 
 LR, TAU, GAMMA = 0.01, 0.1, 0.9

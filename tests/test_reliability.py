@@ -19,12 +19,16 @@ from c3rl_jax.envs.pendulum import WindyPendulum
 from c3rl_jax.guards import DivergenceError
 
 
-@pytest.mark.parametrize("sharing", ["individual", "c3rl"])
-def test_resumed_run_equals_uninterrupted_run(tiny_config, tmp_path, sharing):
-    """c3rl: the rebuild at episode 4 continues from the one at 2 (its carry is checkpointed)."""
+@pytest.mark.parametrize(
+    ("sharing", "learner"), [("individual", "ddpg"), ("c3rl", "ddpg"), ("individual", "td3")]
+)
+def test_resumed_run_equals_uninterrupted_run(tiny_config, tmp_path, sharing, learner):
+    """c3rl: the rebuild at episode 4 continues from the one at 2 (its carry is checkpointed);
+    td3: its step counter (the delay's phase) and noise keys are checkpointed."""
     base = dataclasses.replace(
-        tiny_config, episodes=4, checkpoint_every=2, sharing=sharing, rebuild_every=2
-    )
+        tiny_config, episodes=4, checkpoint_every=2, sharing=sharing, rebuild_every=2,
+        learner=learner,
+    )  # fmt: skip
     full = train(dataclasses.replace(base, out_dir=str(tmp_path / "full")))
     train(dataclasses.replace(base, episodes=2, out_dir=str(tmp_path / "half")))
     resumed = train(dataclasses.replace(base, checkpoint_every=1), resume=str(tmp_path / "half"))

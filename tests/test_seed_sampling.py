@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from c3rl_jax import TrainConfig, train
-from c3rl_jax.agents.ddpg import DDPG, DDPGConfig, datum_noise
+from c3rl_jax.learners.ddpg import DDPG, DDPGConfig, datum_noise
 from c3rl_jax.replay import Transition
 
 
@@ -43,7 +43,7 @@ def test_plain_ddpg_carries_no_prior_or_noise_key():
 
 def test_seed_sampling_run_pools_data_and_acts_greedily(tiny_config):
     config = dataclasses.replace(tiny_config, sharing="seed_sampling").resolved()
-    assert config.exploration == "none" and config.ddpg.prior_scale > 0
+    assert config.exploration == "none" and config.learner_config.prior_scale > 0
     results = train(config)
     np.testing.assert_allclose(results.sharing, 1 / 3, rtol=1e-6)
     assert np.all(np.isfinite(results.returns))
@@ -52,11 +52,11 @@ def test_seed_sampling_run_pools_data_and_acts_greedily(tiny_config):
 def test_seed_sampling_scales_follow_the_task_reward_and_value_ranges():
     config = TrainConfig(task="pendulum", sharing="seed_sampling").resolved()
     value_range = 16.27 * sum(0.99**t for t in range(200))  # 200 steps, gamma 0.99
-    assert abs(config.ddpg.prior_scale - 0.05 * value_range) < 1e-6 * value_range
-    assert abs(config.ddpg.reward_noise - 0.1 * 16.27) < 1e-9
+    assert abs(config.learner_config.prior_scale - 0.05 * value_range) < 1e-6 * value_range
+    assert abs(config.learner_config.reward_noise - 0.1 * 16.27) < 1e-9
     sparse = dataclasses.replace(config, reward="sparse", gamma=1.0)
     assert sparse.seed_sampling_scales() == (0.05 * 200, 0.1)
-    plain = dataclasses.replace(config, sharing="global").ddpg
+    plain = dataclasses.replace(config, sharing="global").learner_config
     assert plain.prior_scale == 0.0 and plain.reward_noise == 0.0
 
 
@@ -65,7 +65,7 @@ def test_default_seeded_critics_disagree_on_the_same_data():
     2% of the value range in RMS (these defaults give 3.9%; the former absolute ones, prior
     weight 1 and noise std 0.1, gave 0.2%)."""
     config = TrainConfig(task="pendulum", sharing="seed_sampling").resolved()
-    ddpg = DDPG(config.ddpg, 3, 1)
+    ddpg = DDPG(config.learner_config, 3, 1)
     state = ddpg.init(jax.random.PRNGKey(0), 2)
     key = jax.random.PRNGKey(1)
     update = jax.jit(ddpg.update)
@@ -87,5 +87,5 @@ def test_default_seeded_critics_disagree_on_the_same_data():
     q = jax.vmap(ddpg.q_value, in_axes=(0, 0, None, None))(
         state.critic, state.prior, batch.obs, batch.action
     )
-    value_range = config.ddpg.prior_scale / config.prior_scale
+    value_range = config.learner_config.prior_scale / config.prior_scale
     assert float(jnp.sqrt(jnp.mean((q[0] - q[1]) ** 2))) > 0.02 * value_range

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from c3rl_jax import ConfigError, Results, custom_population, get_task, replay, train
-from c3rl_jax.agents.ddpg import DDPG
 from c3rl_jax.cli import main
+from c3rl_jax.config import SHARING_MODES
+from c3rl_jax.learners.ddpg import DDPG
 from c3rl_jax.rollout import ChunkInputs, RunState, make_chunk
 
 
@@ -53,7 +54,7 @@ def test_a_custom_sharing_matrix_changes_what_agents_learn_from(tiny_config):
 def test_changing_p_does_not_recompile(tiny_config):
     config = tiny_config.resolved()
     env = get_task("pendulum").make_env("dense")
-    ddpg = DDPG(config.ddpg, 3, 1)
+    ddpg = DDPG(config.learner_config, 3, 1)
     pop = get_task("pendulum").make_population(jax.random.PRNGKey(0), 3)
     chunk = jax.jit(make_chunk(env, ddpg, config.explore, 0, 1))
     state = RunState(
@@ -128,3 +129,16 @@ def test_profile_dir_gets_a_trace_for_tensorboard_and_perfetto(tiny_config, tmp_
     names = {p.name for p in tmp_path.rglob("*") if p.is_file()}
     assert any(n.endswith(".xplane.pb") for n in names), names
     assert "perfetto_trace.json.gz" in names, names
+
+
+@pytest.mark.parametrize("learner", ["ddpg", "td3"])
+@pytest.mark.parametrize("sharing", SHARING_MODES)
+def test_every_sharing_mode_trains_with_every_learner(tiny_config, sharing, learner):
+    config = dataclasses.replace(
+        tiny_config, sharing=sharing, learner=learner, episodes=3, rebuild_every=2,
+        rebuild_samples=8, rebuild_fit_steps=5, episodes_per_chunk=3,
+    )  # fmt: skip
+    matrix = np.full((3, 3), 1 / 3) if sharing == "custom" else None
+    results = train(config, sharing_matrix=matrix)
+    assert results.returns.shape == (3, 3) and np.all(np.isfinite(results.returns))
+    assert results.config["learner"] == learner

@@ -10,7 +10,6 @@ import pytest
 from conftest import TINY
 
 from c3rl_jax import ConfigError, Results, TrainConfig, custom_population, train
-from c3rl_jax.agents.ddpg import DDPG, DDPGConfig
 from c3rl_jax.causal import fit_gppom, sharing_from_theta, two_mechanism_data
 from c3rl_jax.causal.mechanisms import MechanismModel
 from c3rl_jax.causal.methods import GPPOMEncoder
@@ -18,6 +17,7 @@ from c3rl_jax.cli import main
 from c3rl_jax.envs.ar import ACTION_COST, AutoregressiveControl
 from c3rl_jax.envs.pendulum import WindyPendulum
 from c3rl_jax.evaluation import greedy_returns
+from c3rl_jax.learners.ddpg import DDPG, DDPGConfig
 from c3rl_jax.population import broadcast_params
 from c3rl_jax.replay import Transition
 from c3rl_jax.training import load_run
@@ -140,7 +140,7 @@ def test_train_starts_from_the_given_agents_and_buffer(tiny_config, tmp_path):
         out_dir=str(tmp_path),
     )
     population = custom_population(WindyPendulum().default_params, {"w": [0.5]})
-    ddpg = DDPG(config.resolved().ddpg, obs_dim=3, act_dim=1)
+    ddpg = DDPG(config.resolved().learner_config, obs_dim=3, act_dim=1)
     agents = ddpg.init(jax.random.key(5), 1)
     ones = np.ones((10,), np.float32)
     seed_data = Transition(

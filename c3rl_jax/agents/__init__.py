@@ -1,1 +1,0 @@
-"""Learners, batched over a leading agent axis."""

@@ -1,0 +1,135 @@
+"""TD3 (Fujimoto, van Hoof, Meger 2018) for many agents at once: every array has a leading
+agent axis, as in `ddpg`.
+
+Three changes to DDPG: twin critics, the target taking the smaller of their target values;
+target policy smoothing, clipped Gaussian noise on the target action; and delayed updates,
+the actor and all targets moving once every `policy_delay` critic steps. Seed sampling's
+options (a fixed prior network added to both critics, fixed per-datum reward noise) work as
+in DDPG.
+"""
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from c3rl_jax.learners.ddpg import DDPG, DDPGConfig, datum_noise
+from c3rl_jax.replay import Transition
+
+
+@dataclass(frozen=True)
+class TD3Config(DDPGConfig):
+    """DDPG's settings plus: policy_noise, noise_clip (std and clip of the target-action
+    noise, in normalised action units [-1, 1]) and policy_delay (critic steps per actor step)."""
+
+    policy_noise: float = 0.2
+    noise_clip: float = 0.5
+    policy_delay: int = 2
+
+
+class TD3State(NamedTuple):
+    """Leaves [N, ...]; the twin critics' parameters have a further leading axis [2]."""
+
+    actor: dict
+    critic: dict  # [2, ...]: the twins
+    target_actor: dict
+    target_critic: dict
+    actor_opt: optax.OptState
+    critic_opt: optax.OptState
+    step: jax.Array  # critic steps taken
+    key: jax.Array  # per-agent key of the target smoothing noise (folded with `step`)
+    prior: dict | None = None  # frozen prior critic (seed sampling), else None
+    seed: jax.Array | None = None  # per-agent key of the fixed reward noise, else None
+
+
+class TD3(DDPG):
+    """Batched TD3: DDPG's networks, `init`, `act` and `update` (mapped over the agent
+    axis), with its own per-agent state and update."""
+
+    def _init_one(self, key: jax.Array) -> TD3State:
+        k_actor, k_critic, k_prior, k_seed, k_noise = jax.random.split(key, 5)
+        obs, action = jnp.zeros((self.obs_dim,)), jnp.zeros((self.act_dim,))
+        actor = self.actor.init(k_actor, obs)
+        critic = jax.vmap(lambda k: self.critic.init(k, obs, action))(jax.random.split(k_critic))
+        cfg = self.config
+        return TD3State(
+            actor=actor,
+            critic=critic,
+            target_actor=actor,
+            target_critic=critic,
+            actor_opt=self.actor_tx.init(actor),
+            critic_opt=self.critic_tx.init(critic),
+            step=jnp.zeros((), jnp.int32),
+            key=k_noise,
+            prior=self.critic.init(k_prior, obs, action) if cfg.prior_scale > 0 else None,
+            seed=k_seed if cfg.reward_noise > 0 else None,
+        )
+
+    def q_values(self, critic: dict, prior: dict | None, obs: jax.Array, action: jax.Array):
+        """Both critics' Q [2, ...], each plus the scaled prior network under seed sampling."""
+        q = jax.vmap(lambda p: self.critic.apply(p, obs, action))(critic)
+        if prior is not None:
+            q = q + self.config.prior_scale * self.critic.apply(prior, obs, action)
+        return q
+
+    def target_action(self, state: TD3State, next_obs: jax.Array) -> jax.Array:
+        """The smoothed target action [B, act_dim]: target actor plus clipped noise, clipped."""
+        cfg = self.config
+        key = jax.random.fold_in(state.key, state.step)
+        action = self.actor.apply(state.target_actor, next_obs)
+        noise = cfg.policy_noise * jax.random.normal(key, action.shape)
+        noise = jnp.clip(noise, -cfg.noise_clip, cfg.noise_clip)
+        return jnp.clip(action + noise, -1.0, 1.0)
+
+    def _update_one(
+        self, state: TD3State, batch: Transition, datum: jax.Array
+    ) -> tuple[TD3State, dict]:
+        """One critic step; every `policy_delay`-th step also the actor and the targets."""
+        cfg = self.config
+        reward = batch.reward
+        if state.seed is not None:
+            reward = reward + cfg.reward_noise * datum_noise(state.seed, datum)
+        next_action = self.target_action(state, batch.next_obs)
+        next_q = self.q_values(state.target_critic, state.prior, batch.next_obs, next_action)
+        target = reward + cfg.gamma * (1.0 - batch.terminated) * jnp.min(next_q, axis=0)
+        target = jax.lax.stop_gradient(target)
+
+        def critic_loss(params):
+            q = self.q_values(params, state.prior, batch.obs, batch.action)  # [2, B]
+            return jnp.sum(jnp.mean((q - target) ** 2, axis=1))
+
+        c_loss, c_grad = jax.value_and_grad(critic_loss)(state.critic)
+        c_updates, critic_opt = self.critic_tx.update(c_grad, state.critic_opt, state.critic)
+        critic = optax.apply_updates(state.critic, c_updates)
+
+        def actor_loss(params):
+            action = self.actor.apply(params, batch.obs)
+            return -jnp.mean(self.q_values(critic, state.prior, batch.obs, action)[0])
+
+        a_loss, a_grad = jax.value_and_grad(actor_loss)(state.actor)
+        a_updates, actor_opt = self.actor_tx.update(a_grad, state.actor_opt, state.actor)
+        actor = optax.apply_updates(state.actor, a_updates)
+        polyak = lambda t, s: (1.0 - cfg.tau) * t + cfg.tau * s  # noqa: E731
+        delayed = (state.actor, state.actor_opt, state.target_actor, state.target_critic)
+        moved = (
+            actor,
+            actor_opt,
+            jax.tree.map(polyak, state.target_actor, actor),
+            jax.tree.map(polyak, state.target_critic, critic),
+        )
+        due = state.step % cfg.policy_delay == 0
+        actor, actor_opt, target_actor, target_critic = jax.tree.map(
+            lambda new, old: jnp.where(due, new, old), moved, delayed
+        )
+        new_state = state._replace(
+            actor=actor,
+            critic=critic,
+            target_actor=target_actor,
+            target_critic=target_critic,
+            actor_opt=actor_opt,
+            critic_opt=critic_opt,
+            step=state.step + 1,
+        )
+        return new_state, {"critic_loss": c_loss, "actor_loss": a_loss}
