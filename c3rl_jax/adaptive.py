@@ -10,11 +10,13 @@ degenerate fit keeps the previous P with a warning.
 True group labels are used only to score the clustering (ARI), never to build P.
 """
 
+import functools
 import time
 import warnings
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from c3rl_jax.agent_mesh import to_host
@@ -46,12 +48,22 @@ def mechanism_data(data: Transition) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _distinct_ages(key: jax.Array, window, capacity: int, m: int) -> jax.Array:
+    """m distinct ages [m] uniform in 0..window-1: the top m of uniform scores over the
+    buffer's slots, those past the window masked (one program for every window; a
+    `jax.random.choice` without replacement recompiled for each new fill)."""
+    scores = jax.random.uniform(key, (capacity,))
+    scores = jnp.where(jnp.arange(capacity) < window, scores, -1.0)
+    return jax.lax.top_k(scores, m)[1]
+
+
 def recent_transitions(buffer: ReplayBuffer, m: int, window: int, key: jax.Array):
     """m transitions per agent drawn without replacement from its last `window` steps, as
     X [N*m, obs+act] = (obs, action), Y [N*m, obs+1] = (obs' - obs, reward), agent ids [N*m].
     (Random rather than the last m, which are m consecutive steps of one trajectory.)"""
     window = max(m, min(window, int(np.min(to_host(buffer.fill)))))
-    ages = np.asarray(jax.random.choice(key, window, (m,), replace=False))
+    ages = np.asarray(_distinct_ages(key, window, buffer.capacity, m))
     slots = (int(buffer.ptr) - 1 - ages) % buffer.capacity
     data = to_host(jax.tree.map(lambda x: x[:, slots], buffer.data))  # [N, m, ...]
     n_agents = data.reward.shape[0]

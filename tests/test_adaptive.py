@@ -123,3 +123,18 @@ def test_rebuild_samples_come_from_the_window(tiny_config, tmp_path, window):
         assert ages.max() < 100
     else:
         assert ages.max() >= 100 and ages.max() < 512
+
+
+def test_rebuild_draws_are_distinct_uniform_and_compile_once_for_every_window():
+    from c3rl_jax.adaptive import _distinct_ages
+
+    counts, compiled = np.zeros(40), _distinct_ages._cache_size()
+    for i, window in enumerate([40, 39, 25, 40, 33] * 40):
+        ages = np.asarray(_distinct_ages(jax.random.PRNGKey(i), window, 64, 10))
+        assert len(set(ages.tolist())) == 10 and ages.min() >= 0 and ages.max() < window
+        if window == 40:
+            counts += np.bincount(ages, minlength=40)
+    assert _distinct_ages._cache_size() <= compiled + 1  # one program for these shapes
+    # 80 draws of 10 among 40: each age expected 20 times; a chi-square far beyond chance fails
+    chi2 = np.sum((counts - 20) ** 2 / 20)
+    assert chi2 < 80  # 39 degrees of freedom: p < 1e-4 above about 80
