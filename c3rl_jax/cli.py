@@ -12,7 +12,7 @@ import numpy as np
 
 from c3rl_jax.causal.methods import mechanism_names
 from c3rl_jax.checkpoint import RESUMABLE_CHANGES
-from c3rl_jax.config import SHARING_MODES, TUNABLE_DEFAULTS, TrainConfig
+from c3rl_jax.config import TUNABLE_DEFAULTS, TrainConfig
 from c3rl_jax.errors import ConfigError
 from c3rl_jax.evaluation import BEHAVIOURS
 from c3rl_jax.exploration import MEAN_DRAWS, MODES
@@ -20,13 +20,14 @@ from c3rl_jax.guards import DivergenceError
 from c3rl_jax.interrupts import TrainingInterrupted
 from c3rl_jax.learners import learner_names
 from c3rl_jax.results import Results
+from c3rl_jax.sharing import sharing_names
 from c3rl_jax.tasks import task_names
 
 # Options whose allowed values come from a registry or a module (checked by argparse too).
 CHOICES = {
     "task": task_names,
     "learner": learner_names,
-    "sharing": lambda: SHARING_MODES,
+    "sharing": sharing_names,
     "mechanism": mechanism_names,
     "exploration": lambda: MODES,
     "mean_draws": lambda: MEAN_DRAWS,
@@ -75,7 +76,9 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
             )
             continue
         choices = CHOICES[f.name]() if f.name in CHOICES else None
-        help_text = f"{f.metadata['help']} (default: {_default_text(f)})"
+        help_text = f.metadata["help"]
+        if "(default:" not in help_text:
+            help_text += f" (default: {_default_text(f)})"
         if f.type == tuple[int, ...] | None:
             help_text = help_text.replace("widths", "widths, comma separated")
         group.add_argument(

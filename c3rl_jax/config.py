@@ -11,17 +11,11 @@ from c3rl_jax.exploration import MEAN_DRAWS, MODES, ExplorationConfig
 from c3rl_jax.learners import learner_names
 from c3rl_jax.learners.ddpg import DDPGConfig
 from c3rl_jax.learners.td3 import TD3Config
-from c3rl_jax.sharing import FIXED_MODES
+from c3rl_jax.sharing import get_sharing, sharing_names
 from c3rl_jax.tasks import get_task
 
-# Rebuilt from data every `rebuild_every` episodes by a mechanism-inference method
-# (`causal.methods`); "sysid" is c3rl with the least-squares method (an ablation).
-ADAPTIVE_MODES = ("c3rl", "sysid")
-# The mechanism method each adaptive mode gets unless the user picks one.
-DEFAULT_MECHANISM = {"c3rl": "agent_gp", "sysid": "sysid"}
-SHARING_MODES = (*FIXED_MODES, "custom", *ADAPTIVE_MODES, "seed_sampling")
-# The exploration each sharing mode gets unless the user picks one.
-DEFAULT_EXPLORATION = {"c3rl": "coordinated", "sysid": "coordinated", "seed_sampling": "none"}
+# The built-in sharing modes (`sharing.sharing_names()` also lists registered ones).
+SHARING_MODES = tuple(sharing_names())
 
 # Settings a task may tune (None in TrainConfig means "the task's default, else this").
 TUNABLE_DEFAULTS = {
@@ -68,7 +62,10 @@ class TrainConfig:
     seed: int = _setting(0, "random seed; the same seed gives the same result")
     episodes_per_chunk: int = _setting(5, "episodes per jitted chunk; results saved after each")
     out_dir: str | None = _setting(
-        None, "output directory (CLI default: runs/TASK-REWARD-SHARING-sSEED)", "--out"
+        None,
+        "output directory (default: runs/TASK-REWARD-SHARING-sSEED on the command line, None "
+        "in Python: nothing saved)",
+        "--out",
     )
     checkpoint_every: int = _setting(
         10, "checkpoint every this many episodes into OUT/checkpoints; 0 = never"
@@ -114,7 +111,8 @@ class TrainConfig:
 
     exploration: str | None = _setting(
         None,
-        "action noise (None: coordinated for c3rl and sysid, none for seed_sampling, else ou)",
+        "action noise (None: the sharing method's: coordinated for c3rl and sysid, none for "
+        "seed_sampling, else ou)",
         group="method",
     )
     mean_draws: str = _setting("stratified", "how coordinated OU means are drawn", group="method")
@@ -187,7 +185,7 @@ class TrainConfig:
         """The inverse of `dataclasses.asdict` after a JSON round trip (a saved run's config)."""
         if "mechanism" not in fields and fields.get("sharing") == "c3rl":
             fields = {**fields, "mechanism": "anm_mm"}  # saved before there was a choice
-        if "rebuild_window" not in fields and fields.get("sharing") in ADAPTIVE_MODES:
+        if "rebuild_window" not in fields and fields.get("sharing") in ("c3rl", "sysid"):
             fields = {**fields, "rebuild_window": fields.get("rebuild_every", 5)}  # as then
         return cls.from_fields(fields)
 
@@ -200,10 +198,11 @@ class TrainConfig:
             for name, default in TUNABLE_DEFAULTS.items()
             if getattr(self, name) is None
         }
+        method = get_sharing(self.sharing)
         if self.exploration is None:
-            fills["exploration"] = DEFAULT_EXPLORATION.get(self.sharing, "ou")
+            fills["exploration"] = method.exploration
         if self.mechanism is None:
-            fills["mechanism"] = DEFAULT_MECHANISM.get(self.sharing)
+            fills["mechanism"] = method.mechanism
         config = dataclasses.replace(self, **fills)
         config = dataclasses.replace(config, hidden=tuple(config.hidden))
         if config.rebuild_samples is None and config.mechanism in mechanism_names():
@@ -231,7 +230,7 @@ class TrainConfig:
     def learner_config(self) -> DDPGConfig:
         """The learner's settings (a `TD3Config` for td3), seed sampling's scales included."""
         prior, noise = (0.0, 0.0)
-        if self.sharing == "seed_sampling":
+        if get_sharing(self.sharing).seeded:
             prior, noise = self.seed_sampling_scales()
         common = DDPGConfig(
             self.hidden,
@@ -270,7 +269,7 @@ class TrainConfig:
             self.reward,
             f"one of {task.reward_modes} for task {self.task!r}",
         )
-        check(self.sharing in SHARING_MODES, "sharing", self.sharing, f"one of {SHARING_MODES}")
+        sharing = get_sharing(self.sharing)
         for name in ("n_agents", "episodes", "episodes_per_chunk", "batch_size", "buffer_size"):
             value = getattr(self, name)
             check(_is_int(value) and value > 0, name, value, "a positive integer")
@@ -336,21 +335,19 @@ class TrainConfig:
             self.rebuild_fit_steps,
             "None (the mechanism method's default) or a positive integer",
         )
-        if self.sharing == "sysid":
-            allowed = "sysid (sharing='sysid' is c3rl with the least-squares method)"
-            check(self.mechanism == "sysid", "mechanism", self.mechanism, allowed)
-        elif self.sharing in ADAPTIVE_MODES:
-            names = mechanism_names()
-            check(self.mechanism in names, "mechanism", self.mechanism, f"one of {names}")
+        if sharing.rebuilt:
+            names = list(sharing.mechanisms or mechanism_names())
+            allowed = f"one of {names} for sharing={self.sharing!r}"
+            check(self.mechanism in names, "mechanism", self.mechanism, allowed)
         else:
             check(
                 self.mechanism is None,
                 "mechanism",
                 self.mechanism,
-                f"None unless sharing is one of {ADAPTIVE_MODES} (sharing={self.sharing!r})",
+                f"None: sharing={self.sharing!r} does not rebuild P from data",
             )
         check(
-            (self.rebuild_samples is None and self.sharing not in ADAPTIVE_MODES)
+            (self.rebuild_samples is None and not sharing.rebuilt)
             or (_is_int(self.rebuild_samples) and self.rebuild_samples > 0),
             "rebuild_samples",
             self.rebuild_samples,

@@ -1,4 +1,15 @@
-"""Sharing matrices P [N, N]: row n says from whose buffers agent n draws its replay data."""
+"""Sharing matrices P [N, N] (row n says from whose buffers agent n draws its replay data),
+and the sharing methods behind `--sharing`, found by name in a registry.
+
+A `SharingMethod` says what P a run starts with, whether P is then rebuilt from data (by which
+mechanism-inference method by default), the exploration it gets by default, and whether its
+learners are seeded (seed sampling's prior critic and reward noise). Add your own with
+`register_sharing(SharingMethod(...))`.
+"""
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -55,3 +66,84 @@ def validate_sharing_matrix(sharing, n_agents: int, atol: float = 1e-4) -> np.nd
         f"every row summing to 1 (within {atol})",
     )
     return p.astype(np.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class SharingMethod:
+    """name: the registry key (`TrainConfig.sharing`); initial(n_agents, groups [N],
+    matrix) -> the first P [N, N] (matrix: the user's `sharing_matrix`, given only when
+    `takes_matrix`); mechanism: if set, P is rebuilt from data every `rebuild_every`
+    episodes by this mechanism-inference method unless the config names another one among
+    `mechanisms` (None: any registered); exploration: the default action noise; seeded: the
+    learners get seed sampling's prior critic and reward noise."""
+
+    name: str
+    initial: Callable[[int, np.ndarray, Any], np.ndarray]
+    mechanism: str | None = None
+    mechanisms: tuple[str, ...] | None = None
+    exploration: str = "ou"
+    takes_matrix: bool = False
+    seeded: bool = False
+    description: str = ""
+
+    @property
+    def rebuilt(self) -> bool:
+        return self.mechanism is not None
+
+
+_REGISTRY: dict[str, SharingMethod] = {}
+
+
+def register_sharing(method: SharingMethod) -> SharingMethod:
+    """Add (or replace) a method under `method.name`; returns it."""
+    _REGISTRY[method.name] = method
+    return method
+
+
+def get_sharing(name: str) -> SharingMethod:
+    check(name in _REGISTRY, "sharing", name, f"one of {sharing_names()}")
+    return _REGISTRY[name]
+
+
+def sharing_names() -> list[str]:
+    return list(_REGISTRY)
+
+
+def _custom(n_agents: int, groups, matrix) -> np.ndarray:
+    check(matrix is not None, "sharing_matrix", None, 'an [N, N] array when sharing="custom"')
+    return validate_sharing_matrix(matrix, n_agents)
+
+
+for _mode in FIXED_MODES:
+    register_sharing(
+        SharingMethod(_mode, lambda n, groups, _, mode=_mode: fixed_sharing(mode, groups))
+    )
+register_sharing(SharingMethod("custom", _custom, takes_matrix=True))
+register_sharing(
+    SharingMethod(
+        "c3rl",
+        lambda n, groups, _: individual(n),  # P = I until the first rebuild
+        mechanism="agent_gp",
+        exploration="coordinated",
+        description="P rebuilt from inferred mechanisms (the paper's method)",
+    )
+)
+register_sharing(
+    SharingMethod(
+        "sysid",
+        lambda n, groups, _: individual(n),
+        mechanism="sysid",
+        mechanisms=("sysid",),
+        exploration="coordinated",
+        description="c3rl with per-agent least squares (ablation)",
+    )
+)
+register_sharing(
+    SharingMethod(
+        "seed_sampling",
+        lambda n, groups, _: uniform(n),  # pools all agents' data
+        exploration="none",
+        seeded=True,
+        description="pooled data, per-agent prior critics and reward noise",
+    )
+)

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from c3rl_jax import agent_mesh, compile_cache, replay
 from c3rl_jax.adaptive import MODEL_FILE, rebuild_sharing
 from c3rl_jax.checkpoint import RESUMABLE_CHANGES, Checkpointer, check_compatible
-from c3rl_jax.config import ADAPTIVE_MODES, TrainConfig
+from c3rl_jax.config import TrainConfig
 from c3rl_jax.errors import check
 from c3rl_jax.guards import check_finite
 from c3rl_jax.interrupts import StopRequests, TrainingInterrupted
@@ -27,7 +27,7 @@ from c3rl_jax.population import Population, broadcast_params
 from c3rl_jax.replay import ReplayBuffer
 from c3rl_jax.results import Results, atomic_write
 from c3rl_jax.rollout import ChunkInputs, RunState, make_chunk
-from c3rl_jax.sharing import fixed_sharing, individual, uniform, validate_sharing_matrix
+from c3rl_jax.sharing import get_sharing
 from c3rl_jax.tasks import get_task
 
 PROFILED_CHUNKS = 3  # chunks traced by jax.profiler when config.profile_dir is set
@@ -291,7 +291,7 @@ def _loop(config: TrainConfig, run: _Run, env, learner: Learner, checkpointer, s
         disable=not config.progress,
         desc=f"{config.task} {config.sharing}",
     )
-    adaptive = config.sharing in ADAPTIVE_MODES
+    adaptive = get_sharing(config.sharing).rebuilt
     chunks_run = 0
     with StopRequests() as stop:
         while run.episodes_done < config.episodes and stop.received is None:
@@ -355,7 +355,7 @@ def _loop(config: TrainConfig, run: _Run, env, learner: Learner, checkpointer, s
 def _chunk_length(config: TrainConfig, done: int) -> int:
     """Episodes in the next chunk: up to episodes_per_chunk, ending at the next rebuild."""
     n = min(config.episodes_per_chunk, config.episodes - done)
-    if config.sharing in ADAPTIVE_MODES:
+    if get_sharing(config.sharing).rebuilt:
         n = min(n, config.rebuild_every - done % config.rebuild_every)
     return n
 
@@ -446,22 +446,13 @@ def _restore(checkpointer: Checkpointer, step: int, meta: dict, run: _Run) -> _R
 
 
 def _sharing_matrix(config: TrainConfig, groups: np.ndarray, sharing_matrix) -> np.ndarray:
-    if config.sharing == "custom":
+    """The run's first P [N, N] from its sharing method (and the user's matrix if it takes one)."""
+    method = get_sharing(config.sharing)
+    if not method.takes_matrix:
         check(
-            sharing_matrix is not None,
+            sharing_matrix is None,
             "sharing_matrix",
-            None,
-            'an [N, N] array when sharing="custom"',
+            "an array",
+            f"None unless the sharing method takes one (sharing={config.sharing!r})",
         )
-        return validate_sharing_matrix(sharing_matrix, config.n_agents)
-    check(
-        sharing_matrix is None,
-        "sharing_matrix",
-        "an array",
-        f'None unless sharing="custom" (sharing={config.sharing!r})',
-    )
-    if config.sharing in ADAPTIVE_MODES:
-        return individual(config.n_agents)  # P = I until the first rebuild
-    if config.sharing == "seed_sampling":
-        return uniform(config.n_agents)  # seed sampling pools all agents' data
-    return fixed_sharing(config.sharing, groups)
+    return method.initial(config.n_agents, groups, sharing_matrix)

@@ -40,7 +40,11 @@ def test_unset_settings_come_from_the_task_then_the_package():
         ("ou_sigma", -0.1, "ou_sigma=-0.1"),
         ("seed", "zero", "seed='zero'"),
         ("rebuild_fit_steps", 0, "rebuild_fit_steps=0 is invalid: None .* or a positive integer"),
-        ("mechanism", "agent_gp", "mechanism='agent_gp' is invalid: None unless sharing is one"),
+        (
+            "mechanism",
+            "agent_gp",
+            "mechanism='agent_gp' is invalid: None: sharing='individual' does not rebuild",
+        ),
     ],
 )
 def test_bad_settings_name_the_field_and_value(field, value, message):
@@ -54,7 +58,9 @@ def test_mechanism_defaults_by_sharing_mode_and_is_validated():
     assert TrainConfig(sharing="c3rl", mechanism="anm_mm").resolved().mechanism == "anm_mm"
     with pytest.raises(ConfigError, match="mechanism='gp' is invalid: one of \\['agent_gp'"):
         TrainConfig(sharing="c3rl", mechanism="gp").resolved()
-    with pytest.raises(ConfigError, match="mechanism='anm_mm' is invalid: sysid"):
+    with pytest.raises(
+        ConfigError, match="mechanism='anm_mm' is invalid: one of \\['sysid'\\] for sharing='sysid'"
+    ):
         TrainConfig(sharing="sysid", mechanism="anm_mm").resolved()
 
 
