@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from c3rl_jax.errors import check
+from c3rl_jax.registry import Registry
 
 FIXED_MODES = ("individual", "global", "oracle")
 
@@ -91,22 +92,20 @@ class SharingMethod:
         return self.mechanism is not None
 
 
-_REGISTRY: dict[str, SharingMethod] = {}
+_SHARING: Registry[SharingMethod] = Registry("sharing")
 
 
 def register_sharing(method: SharingMethod) -> SharingMethod:
     """Add (or replace) a method under `method.name`; returns it."""
-    _REGISTRY[method.name] = method
-    return method
+    return _SHARING.register(method)
 
 
 def get_sharing(name: str) -> SharingMethod:
-    check(name in _REGISTRY, "sharing", name, f"one of {sharing_names()}")
-    return _REGISTRY[name]
+    return _SHARING.get(name)
 
 
 def sharing_names() -> list[str]:
-    return list(_REGISTRY)
+    return _SHARING.names()  # in the order registered
 
 
 def _custom(n_agents: int, groups, matrix) -> np.ndarray:

@@ -12,8 +12,8 @@ import jax
 from c3rl_jax.envs.ar import AutoregressiveControl, validate_ar_params
 from c3rl_jax.envs.cartpole_swingup import CartPoleSwingUp, validate_cartpole_params
 from c3rl_jax.envs.pendulum import REWARD_MODES, WindyPendulum, validate_pendulum_params
-from c3rl_jax.errors import check
 from c3rl_jax.population import Population, grouped_population
+from c3rl_jax.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -36,22 +36,20 @@ class Task:
     reward_range: Mapping[str, float] = field(default_factory=lambda: {"dense": 1.0, "sparse": 1.0})
 
 
-_REGISTRY: dict[str, Task] = {}
+_TASKS: Registry[Task] = Registry("task")
 
 
 def register_task(task: Task) -> Task:
     """Add (or replace) a task under `task.name`; returns it."""
-    _REGISTRY[task.name] = task
-    return task
+    return _TASKS.register(task)
 
 
 def get_task(name: str) -> Task:
-    check(name in _REGISTRY, "task", name, f"one of {sorted(_REGISTRY)}")
-    return _REGISTRY[name]
+    return _TASKS.get(name)
 
 
 def task_names() -> list[str]:
-    return sorted(_REGISTRY)
+    return sorted(_TASKS.names())
 
 
 def pendulum_population(key: jax.Array, n_agents: int = 20) -> Population:

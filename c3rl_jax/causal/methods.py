@@ -32,7 +32,7 @@ from c3rl_jax.causal.agent_gp import (
     fit_agent_gp,
 )
 from c3rl_jax.causal.gppom import GPPOMConfig, GPPOMFit, GPPOMParams, fit_gppom
-from c3rl_jax.errors import check
+from c3rl_jax.registry import Registry
 
 __all__ = [
     "Encoder",
@@ -87,22 +87,20 @@ class MechanismMethod:
     description: str = ""
 
 
-_REGISTRY: dict[str, MechanismMethod] = {}
+_MECHANISMS: Registry[MechanismMethod] = Registry("mechanism")
 
 
 def register_mechanism(method: MechanismMethod) -> MechanismMethod:
     """Add (or replace) a method under `method.name`; returns it."""
-    _REGISTRY[method.name] = method
-    return method
+    return _MECHANISMS.register(method)
 
 
 def get_mechanism(name: str) -> MechanismMethod:
-    check(name in _REGISTRY, "mechanism", name, f"one of {mechanism_names()}")
-    return _REGISTRY[name]
+    return _MECHANISMS.get(name)
 
 
 def mechanism_names() -> list[str]:
-    return sorted(_REGISTRY)
+    return sorted(_MECHANISMS.names())
 
 
 def _flatten(fit, parts: Mapping[str, type], *skip: str) -> dict[str, np.ndarray]:
