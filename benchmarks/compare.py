@@ -66,6 +66,7 @@ def run_one(
         out_dir=str(out),
         progress=False,
         checkpoint_every=0,
+        overwrite=True,  # an incomplete run of the suite is redone from the start
         **METHODS[method],
     ).resolved()
     if (out / "results.json").exists():

@@ -59,6 +59,7 @@ def trained_run(quick: bool):
         out_dir=str(out),
         checkpoint_every=50,
         progress=False,
+        overwrite=True,  # trained again unless complete
     ).resolved()
     done = (out / "results.json").exists() and Results.load(out).returns.shape[1] == config.episodes
     if not done:

@@ -254,8 +254,8 @@ def print_summary(results: Results, out: str) -> None:
         return  # one summary per multi-host run, from the process that saves the results
     s = results.summary()
     print(
-        f"\n{s['agents']} agents, {s['episodes']} episodes: mean return over the last 10 "
-        f"episodes {s['final_mean_return']:.1f}"
+        f"\n{s['agents']} agents, {s['episodes']} episodes: mean return over the last "
+        f"{min(10, s['episodes'])} episodes {s['final_mean_return']:.1f}"
     )
     print(f"{'group':>5} {'agents':>6} {'mean':>10} {'min':>10} {'max':>10}")
     for row in results.group_summary():

@@ -67,6 +67,9 @@ class TrainConfig:
         "in Python: nothing saved)",
         "--out",
     )
+    overwrite: bool = _setting(
+        False, "replace the results and checkpoints of another run already in the output folder"
+    )
     checkpoint_every: int = _setting(
         10, "checkpoint every this many episodes into OUT/checkpoints; 0 = never"
     )
@@ -281,6 +284,7 @@ class TrainConfig:
             "None (all devices JAX sees) or a positive integer",
         )
         check(isinstance(self.distributed, bool), "distributed", self.distributed, "True or False")
+        check(isinstance(self.overwrite, bool), "overwrite", self.overwrite, "True or False")
         check(
             isinstance(self.compile_cache, str) and self.compile_cache != "",
             "compile_cache",

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+RESULT_FILES = ("results.json", "arrays.npz", "returns.csv")  # what `Results.save` writes
+
 
 @dataclass
 class Results:

@@ -5,8 +5,10 @@ Between chunks the host loop checks for divergence, saves results, checkpoints e
 """
 
 import dataclasses
+import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import jax
@@ -18,19 +20,21 @@ from c3rl_jax import agent_mesh, compile_cache, replay
 from c3rl_jax.adaptive import MODEL_FILE, rebuild_sharing
 from c3rl_jax.checkpoint import RESUMABLE_CHANGES, Checkpointer, check_compatible
 from c3rl_jax.config import TrainConfig
-from c3rl_jax.errors import check
+from c3rl_jax.errors import ConfigError, check
 from c3rl_jax.guards import check_finite
 from c3rl_jax.interrupts import StopRequests, TrainingInterrupted
 from c3rl_jax.learners import Learner, LearnerState, make_learner
 from c3rl_jax.memory import check_fits, learner_bytes_per_agent, replay_bytes_per_agent
 from c3rl_jax.population import Population, broadcast_params
 from c3rl_jax.replay import ReplayBuffer
-from c3rl_jax.results import Results, atomic_write
+from c3rl_jax.results import RESULT_FILES, Results, atomic_write
 from c3rl_jax.rollout import ChunkInputs, RunState, make_chunk
 from c3rl_jax.sharing import get_sharing
 from c3rl_jax.tasks import get_task
 
 PROFILED_CHUNKS = 3  # chunks traced by jax.profiler when config.profile_dir is set
+# What a run writes into its output folder (a new run refuses a folder holding any of them)
+RUN_FILES = (*RESULT_FILES, MODEL_FILE, "checkpoints")
 
 
 @dataclasses.dataclass
@@ -98,6 +102,7 @@ def train(
         run, env, learner = _build(
             config, population, sharing_matrix, initial_agents, initial_buffer
         )
+        _claim_output(config)  # after every input is checked: a bad call touches nothing
         checkpointer = None
         if config.out_dir is not None and config.checkpoint_every > 0:
             checkpointer = Checkpointer(config.out_dir)
@@ -113,7 +118,39 @@ def train(
             resume, lambda saved: _resumed_config(saved, config, resume)
         )
     compile_cache.enable(config.compile_cache)
+    _warn_if_nothing_learns(config, env.default_params.max_steps_in_episode)
     return _loop(config, run, env, learner, checkpointer, start)
+
+
+def _warn_if_nothing_learns(config: TrainConfig, episode_length: int) -> None:
+    steps = config.episodes * episode_length
+    if steps <= config.warmup_steps:
+        warnings.warn(
+            f"episodes x steps per episode = {steps} <= warmup_steps={config.warmup_steps}: "
+            "every action is random and nothing is learned; raise episodes or lower "
+            "warmup_steps",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _claim_output(config: TrainConfig) -> None:
+    """Refuse an output folder that holds another run's files, or (overwrite) remove them."""
+    if config.out_dir is None:
+        return
+    out = Path(config.out_dir)
+    found = [name for name in RUN_FILES if (out / name).exists()]
+    if not found:
+        return
+    if not config.overwrite:
+        raise ConfigError(
+            f"out_dir={str(out)!r} is invalid: it holds another run ({', '.join(found)}); "
+            f"continue it with --resume {out}, or replace it with --overwrite"
+        )
+    if jax.process_index() == 0:
+        for name in found:
+            path = out / name
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
 def saved_config(run_dir: str) -> TrainConfig:

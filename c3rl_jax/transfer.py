@@ -253,6 +253,7 @@ def scratch_config(run: SavedRun, episodes: int, seed: int, out_dir: str | None,
         progress=progress,
         devices=1,
         distributed=False,
+        overwrite=True,  # a warm start's folder belongs to it: running it again replaces it
     )
 
 

@@ -47,7 +47,7 @@ def test_a_failed_fit_keeps_the_previous_p_and_warns(tiny_config, monkeypatch):
         raise np.linalg.LinAlgError("singular")
 
     method = dataclasses.replace(methods.get_mechanism("anm_mm"), fit=broken)
-    monkeypatch.setitem(methods._REGISTRY, "anm_mm", method)
+    monkeypatch.setitem(methods._MECHANISMS._entries, "anm_mm", method)
     config = dataclasses.replace(adaptive_config(tiny_config, "c3rl"), mechanism="anm_mm")
     with pytest.warns(RuntimeWarning, match="anm_mm rebuild failed .*singular.* keeping"):
         results = train(config)

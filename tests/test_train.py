@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from c3rl_jax import ConfigError, Results, custom_population, get_task, replay, train
-from c3rl_jax.cli import main
+from c3rl_jax.cli import main, print_summary
 from c3rl_jax.config import SHARING_MODES
 from c3rl_jax.learners.ddpg import DDPG
 from c3rl_jax.rollout import ChunkInputs, RunState, make_chunk
@@ -142,3 +142,27 @@ def test_every_sharing_mode_trains_with_every_learner(tiny_config, sharing, lear
     results = train(config, sharing_matrix=matrix)
     assert results.returns.shape == (3, 3) and np.all(np.isfinite(results.returns))
     assert results.config["learner"] == learner
+
+
+def test_an_output_folder_holding_another_run_is_refused_unless_overwrite(tiny_config, tmp_path):
+    out = str(tmp_path / "run")
+    first = dataclasses.replace(tiny_config, out_dir=out, checkpoint_every=1)
+    train(first)
+    with pytest.raises(ConfigError) as err:
+        train(dataclasses.replace(first, seed=1))
+    message = str(err.value)
+    assert message.startswith(f"out_dir={out!r} is invalid: it holds another run (")
+    assert "--resume" in message and "--overwrite" in message and "\n" not in message
+    second = train(dataclasses.replace(first, seed=1, episodes=1, overwrite=True))
+    assert Results.load(out).config["seed"] == 1 and second.returns.shape == (3, 1)
+    # nothing of the first run is left: only the second run's checkpoint
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["1"]
+
+
+def test_a_run_shorter_than_its_warm_up_warns_and_the_summary_counts_its_episodes(
+    tiny_config, capsys
+):
+    with pytest.warns(UserWarning, match=r"200 <= warmup_steps=1000: every action is random"):
+        results = train(dataclasses.replace(tiny_config, episodes=1, warmup_steps=1000))
+    print_summary(results, "nowhere")
+    assert "1 episodes: mean return over the last 1 episodes" in capsys.readouterr().out
