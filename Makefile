@@ -18,7 +18,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 # A small default run; pass other options with ARGS="--task ... --episodes ...".
-ARGS ?= --episodes 40
+ARGS ?= --episodes 40 --overwrite  # the demo replaces its own earlier run
 run: $(STAMP)
 	$(BIN)/c3rl train $(ARGS)
 
