@@ -76,6 +76,11 @@ def datum_noise(seed: jax.Array, datum: jax.Array) -> jax.Array:
     return jax.vmap(lambda d: jax.random.normal(jax.random.fold_in(seed, d)))(datum)
 
 
+def polyak(tau: float, target, online):
+    """Targets moved a fraction tau toward the online parameters: (1 - tau) target + tau online."""
+    return jax.tree.map(lambda t, s: (1.0 - tau) * t + tau * s, target, online)
+
+
 class DDPG:
     """Batched DDPG: `init` builds N agents, `act` and `update` map over the agent axis."""
 
@@ -108,12 +113,31 @@ class DDPG:
             seed=k_seed if cfg.reward_noise > 0 else None,
         )
 
+    def with_prior(self, q: jax.Array, prior: dict | None, obs: jax.Array, action: jax.Array):
+        """q [...] plus the scaled prior network's output under seed sampling (else q)."""
+        if prior is None:
+            return q
+        return q + self.config.prior_scale * self.critic.apply(prior, obs, action)
+
     def q_value(self, critic: dict, prior: dict | None, obs: jax.Array, action: jax.Array):
         """The critic's Q [...], plus the scaled prior network's output under seed sampling."""
-        q = self.critic.apply(critic, obs, action)
-        if prior is not None:
-            q = q + self.config.prior_scale * self.critic.apply(prior, obs, action)
-        return q
+        return self.with_prior(self.critic.apply(critic, obs, action), prior, obs, action)
+
+    def reward(self, state, batch: Transition, datum: jax.Array) -> jax.Array:
+        """The batch's rewards [B], plus seed sampling's fixed per-datum noise."""
+        if state.seed is None:
+            return batch.reward
+        return batch.reward + self.config.reward_noise * datum_noise(state.seed, datum)
+
+    def actor_step(self, state, q_fn, obs: jax.Array):
+        """One Adam step of the actor up q_fn(obs, action) [B]: (actor, actor_opt, loss)."""
+
+        def actor_loss(params):
+            return -jnp.mean(q_fn(obs, self.actor.apply(params, obs)))
+
+        loss, grad = jax.value_and_grad(actor_loss)(state.actor)
+        updates, actor_opt = self.actor_tx.update(grad, state.actor_opt, state.actor)
+        return optax.apply_updates(state.actor, updates), actor_opt, loss
 
     def act(self, state: DDPGState, obs: jax.Array) -> jax.Array:
         """Deterministic actions [N, act_dim] for observations [N, obs_dim]."""
@@ -130,12 +154,9 @@ class DDPG:
         self, state: DDPGState, batch: Transition, datum: jax.Array
     ) -> tuple[DDPGState, dict]:
         cfg = self.config
-        reward = batch.reward
-        if state.seed is not None:
-            reward = reward + cfg.reward_noise * datum_noise(state.seed, datum)
         next_action = self.actor.apply(state.target_actor, batch.next_obs)
         next_q = self.q_value(state.target_critic, state.prior, batch.next_obs, next_action)
-        target = reward + cfg.gamma * (1.0 - batch.terminated) * next_q
+        target = self.reward(state, batch, datum) + cfg.gamma * (1.0 - batch.terminated) * next_q
         target = jax.lax.stop_gradient(target)
 
         def critic_loss(params):
@@ -146,20 +167,14 @@ class DDPG:
         c_updates, critic_opt = self.critic_tx.update(c_grad, state.critic_opt, state.critic)
         critic = optax.apply_updates(state.critic, c_updates)
 
-        def actor_loss(params):
-            action = self.actor.apply(params, batch.obs)
-            return -jnp.mean(self.q_value(critic, state.prior, batch.obs, action))
-
-        a_loss, a_grad = jax.value_and_grad(actor_loss)(state.actor)
-        a_updates, actor_opt = self.actor_tx.update(a_grad, state.actor_opt, state.actor)
-        actor = optax.apply_updates(state.actor, a_updates)
-
-        polyak = lambda t, s: (1.0 - cfg.tau) * t + cfg.tau * s  # noqa: E731
+        actor, actor_opt, a_loss = self.actor_step(
+            state, lambda obs, a: self.q_value(critic, state.prior, obs, a), batch.obs
+        )
         new_state = DDPGState(
             actor=actor,
             critic=critic,
-            target_actor=jax.tree.map(polyak, state.target_actor, actor),
-            target_critic=jax.tree.map(polyak, state.target_critic, critic),
+            target_actor=polyak(cfg.tau, state.target_actor, actor),
+            target_critic=polyak(cfg.tau, state.target_critic, critic),
             actor_opt=actor_opt,
             critic_opt=critic_opt,
             prior=state.prior,

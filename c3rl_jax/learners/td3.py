@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from c3rl_jax.learners.ddpg import DDPG, DDPGConfig, datum_noise
+from c3rl_jax.learners.ddpg import DDPG, DDPGConfig, polyak
 from c3rl_jax.replay import Transition
 
 
@@ -70,9 +70,7 @@ class TD3(DDPG):
     def q_values(self, critic: dict, prior: dict | None, obs: jax.Array, action: jax.Array):
         """Both critics' Q [2, ...], each plus the scaled prior network under seed sampling."""
         q = jax.vmap(lambda p: self.critic.apply(p, obs, action))(critic)
-        if prior is not None:
-            q = q + self.config.prior_scale * self.critic.apply(prior, obs, action)
-        return q
+        return self.with_prior(q, prior, obs, action)
 
     def target_action(self, state: TD3State, next_obs: jax.Array) -> jax.Array:
         """The smoothed target action [B, act_dim]: target actor plus clipped noise, clipped."""
@@ -88,11 +86,9 @@ class TD3(DDPG):
     ) -> tuple[TD3State, dict]:
         """One critic step; every `policy_delay`-th step also the actor and the targets."""
         cfg = self.config
-        reward = batch.reward
-        if state.seed is not None:
-            reward = reward + cfg.reward_noise * datum_noise(state.seed, datum)
         next_action = self.target_action(state, batch.next_obs)
         next_q = self.q_values(state.target_critic, state.prior, batch.next_obs, next_action)
+        reward = self.reward(state, batch, datum)
         target = reward + cfg.gamma * (1.0 - batch.terminated) * jnp.min(next_q, axis=0)
         target = jax.lax.stop_gradient(target)
 
@@ -104,20 +100,15 @@ class TD3(DDPG):
         c_updates, critic_opt = self.critic_tx.update(c_grad, state.critic_opt, state.critic)
         critic = optax.apply_updates(state.critic, c_updates)
 
-        def actor_loss(params):
-            action = self.actor.apply(params, batch.obs)
-            return -jnp.mean(self.q_values(critic, state.prior, batch.obs, action)[0])
-
-        a_loss, a_grad = jax.value_and_grad(actor_loss)(state.actor)
-        a_updates, actor_opt = self.actor_tx.update(a_grad, state.actor_opt, state.actor)
-        actor = optax.apply_updates(state.actor, a_updates)
-        polyak = lambda t, s: (1.0 - cfg.tau) * t + cfg.tau * s  # noqa: E731
+        actor, actor_opt, a_loss = self.actor_step(  # it climbs the first critic
+            state, lambda obs, a: self.q_values(critic, state.prior, obs, a)[0], batch.obs
+        )
         delayed = (state.actor, state.actor_opt, state.target_actor, state.target_critic)
         moved = (
             actor,
             actor_opt,
-            jax.tree.map(polyak, state.target_actor, actor),
-            jax.tree.map(polyak, state.target_critic, critic),
+            polyak(cfg.tau, state.target_actor, actor),
+            polyak(cfg.tau, state.target_critic, critic),
         )
         due = state.step % cfg.policy_delay == 0
         actor, actor_opt, target_actor, target_critic = jax.tree.map(
