@@ -79,8 +79,6 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
         help_text = f.metadata["help"]
         if "(default:" not in help_text:
             help_text += f" (default: {_default_text(f)})"
-        if f.type == tuple[int, ...] | None:
-            help_text = help_text.replace("widths", "widths, comma separated")
         group.add_argument(
             *flags, type=_value_type(f.type), choices=choices, help=help_text, **common
         )

@@ -93,7 +93,9 @@ class TrainConfig:
     progress: bool = _setting(True, "show a progress bar")
 
     episodes: int | None = _tuned("episodes per agent")
-    hidden: tuple[int, ...] | None = _tuned("hidden layer widths of actor and critic")
+    hidden: tuple[int, ...] | None = _tuned(
+        "hidden layer widths of actor and critic, comma separated"
+    )
     actor_lr: float | None = _tuned("actor Adam learning rate")
     critic_lr: float | None = _tuned("critic Adam learning rate")
     gamma: float | None = _tuned("discount factor")

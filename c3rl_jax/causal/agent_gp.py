@@ -529,8 +529,7 @@ def _fit_core(X, Y, agent_ids, mask, key, init: AgentGPParams, use_init, config:
     ys, y_mean, y_std = _weighted_standardise(Y, weights)
 
     def loss_fn(p):
-        F, _ = _bound_parts(p, xs, ys, agent_ids, weights, noise_floor, jitter)
-        return -jnp.sum(F) + _prior(p)
+        return agent_gp_loss(p, xs, ys, agent_ids, weights, noise_floor, jitter)
 
     # a warm-started fit (a later rebuild) runs fewer restarts and steps: restart 0 is
     # already near the optimum. Restarts run one after another (on CPU a vmap over them
