@@ -37,7 +37,6 @@ starts. Arrays in, arrays out: nothing here knows about reinforcement learning.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import warnings
 from typing import Any, NamedTuple
@@ -51,6 +50,7 @@ from jax.scipy.linalg import solve_triangular
 
 from c3rl_jax.causal.blas import single_thread_blas
 from c3rl_jax.causal.gppom import sq_dist
+from c3rl_jax.causal.numerics import PRECISIONS, all_finite, precision_scope, select, to_float32
 from c3rl_jax.errors import check, check_int
 
 __all__ = [
@@ -66,7 +66,6 @@ __all__ = [
     "predict_agent_gp",
 ]
 
-_PRECISIONS = ("float32", "float64")
 _RANGE_SCALE = 3.2897  # the 5%-95% range of N(0, 1)
 
 
@@ -134,10 +133,10 @@ class AgentGPConfig:
         check_int("AgentGPConfig.encode_steps", self.encode_steps, 1)
         check_int("AgentGPConfig.encode_random_inits", self.encode_random_inits, 0)
         check(
-            self.precision in _PRECISIONS,
+            self.precision in PRECISIONS,
             "AgentGPConfig.precision",
             self.precision,
-            f"one of {_PRECISIONS}",
+            f"one of {PRECISIONS}",
         )
         for name in ("learning_rate", "noise_floor", "jitter", "init_theta_scale", "init_noise"):
             value = float(getattr(self, name))
@@ -461,15 +460,6 @@ def _init_params(
     )
 
 
-def _all_finite(*trees) -> jax.Array:
-    leaves = jax.tree_util.tree_leaves(trees)
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
-
-
-def _select(pred, on_true, on_false):
-    return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
-
-
 def _adam_best(loss_fn, params, n_steps, max_steps: int, learning_rate):
     """Adam for n_steps <= max_steps (may be traced; cosine-decayed step size); steps with a
     non-finite loss or gradient are skipped. Returns (best iterate, its loss, history
@@ -483,14 +473,14 @@ def _adam_best(loss_fn, params, n_steps, max_steps: int, learning_rate):
     def step(i, carry):
         params, opt_state, best, best_loss, skipped, history = carry
         loss, grads = value_and_grad(params)
-        ok = _all_finite(loss, grads)
+        ok = all_finite(loss, grads)
         better = ok & (loss < best_loss)
-        best, best_loss = _select(better, (params, loss), (best, best_loss))
+        best, best_loss = select(better, (params, loss), (best, best_loss))
         updates, new_state = opt.update(grads, opt_state, params)
         cosine = 0.05 + 0.95 * 0.5 * (1.0 + jnp.cos(jnp.pi * i.astype(dtype) / n))
         updates = jax.tree_util.tree_map(lambda u: -learning_rate * cosine * u, updates)
         new_params = optax.apply_updates(params, updates)
-        params, opt_state = _select(ok, (new_params, new_state), (params, opt_state))
+        params, opt_state = select(ok, (new_params, new_state), (params, opt_state))
         history = history.at[i].set(jnp.where(ok, loss, jnp.nan))
         return params, opt_state, best, best_loss, skipped + (~ok), history
 
@@ -499,7 +489,7 @@ def _adam_best(loss_fn, params, n_steps, max_steps: int, learning_rate):
     last, _, best, best_loss, skipped, history = jax.lax.fori_loop(0, n_steps, step, carry)
     last_loss = loss_fn(last)
     better = jnp.isfinite(last_loss) & (last_loss < best_loss)
-    best, best_loss = _select(better, (last, last_loss), (best, best_loss))
+    best, best_loss = select(better, (last, last_loss), (best, best_loss))
     return best, best_loss, history, skipped
 
 
@@ -543,10 +533,10 @@ def _fit_core(X, Y, agent_ids, mask, key, init: AgentGPParams, use_init, config:
     def restart(r, carry):
         best, best_loss, chosen, losses, history, skipped = carry
         fresh = _init_params(keys[r], xs, agent_ids, weights, n_agents, dy, M, config)
-        start = _select((r == 0) & use_init, init, fresh)
+        start = select((r == 0) & use_init, init, fresh)
         p, loss, hist, skip = _adam_best(loss_fn, start, n_steps, S, lr)
         better = jnp.isfinite(loss) & (loss < best_loss)
-        best, best_loss, chosen = _select(better, (p, loss, r), (best, best_loss, chosen))
+        best, best_loss, chosen = select(better, (p, loss, r), (best, best_loss, chosen))
         return (
             best,
             best_loss,
@@ -641,12 +631,6 @@ _predict_jit = jax.jit(_predict_core)
 
 
 # ----------------------------------------------------------------------------- public
-
-
-def _precision_scope(config: AgentGPConfig):
-    if config.precision == "float64":
-        return jax.enable_x64(True)
-    return contextlib.nullcontext()
 
 
 def _dtype(config: AgentGPConfig):
@@ -747,17 +731,6 @@ def _check_init(init, template: AgentGPParams) -> AgentGPParams:
     return jax.tree_util.tree_map(lambda a, t: jnp.asarray(a, t.dtype), init, template)
 
 
-def _to_float32(tree):
-    return jax.tree_util.tree_map(
-        lambda a: (
-            jnp.asarray(np.asarray(a, np.float32))
-            if jnp.issubdtype(jnp.asarray(a).dtype, jnp.floating)
-            else jnp.asarray(a)
-        ),
-        tree,
-    )
-
-
 def fit_agent_gp(
     X: Any,
     Y: Any,
@@ -789,7 +762,7 @@ def fit_agent_gp(
     config = config.replace(n_inducing=M)
     n_used = int(mask.sum())
     check(n_used >= 2, "n (unmasked rows)", n_used, "at least 2")
-    with _precision_scope(config), single_thread_blas():
+    with precision_scope(config.precision), single_thread_blas():
         dtype = _dtype(config)
         template = _zero_params(N, M, dx, dy, config.d_theta, dtype)
         use_init = init is not None
@@ -804,7 +777,7 @@ def fit_agent_gp(
             jnp.asarray(use_init),
             config,
         )
-        fit = _to_float32(jax.block_until_ready(fit))
+        fit = to_float32(jax.block_until_ready(fit))
     skipped = int(np.sum(np.asarray(fit.n_skipped)))
     if skipped:
         warnings.warn(
@@ -836,7 +809,7 @@ def encode_agent_gp(fit: AgentGPFit, X_new: Any, Y_new: Any, key: jax.Array | No
     is returned. Rows with a gross outlier (the fit's robust statistics) are ignored."""
     X, Y = _check_new(fit, X_new, Y_new)
     key = jax.random.key(0) if key is None else key
-    with _precision_scope(fit.config), single_thread_blas():
+    with precision_scope(fit.config.precision), single_thread_blas():
         dtype = _dtype(fit.config)
         f = jax.tree_util.tree_map(
             lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, fit
@@ -855,7 +828,7 @@ def predict_agent_gp(fit: AgentGPFit, X_new: Any, theta: Any):
     theta = np.asarray(theta, np.float64).reshape(-1)
     d = fit.theta.shape[1]
     check(theta.shape == (d,), "theta.shape", theta.shape, f"({d},)")
-    with _precision_scope(fit.config), single_thread_blas():
+    with precision_scope(fit.config.precision), single_thread_blas():
         dtype = _dtype(fit.config)
         f = jax.tree_util.tree_map(
             lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, fit

@@ -34,7 +34,6 @@ float32 gives the same ARI as float64 at half the cost; float64 is available, sc
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import warnings
@@ -48,6 +47,7 @@ import optax
 from jax.scipy.linalg import cho_solve
 
 from c3rl_jax.causal.blas import single_thread_blas
+from c3rl_jax.causal.numerics import PRECISIONS, all_finite, precision_scope, select, to_float32
 from c3rl_jax.errors import check, check_int
 
 __all__ = [
@@ -60,7 +60,6 @@ __all__ = [
     "gppom_loss",
 ]
 
-_PRECISIONS = ("float32", "float64")
 MIN_POINTS = 8
 
 
@@ -101,10 +100,10 @@ class GPPOMConfig:
         check_int("GPPOMConfig.n_hidden", self.n_hidden, 1)
         check_int("GPPOMConfig.n_steps", self.n_steps, 1)
         check(
-            self.precision in _PRECISIONS,
+            self.precision in PRECISIONS,
             "GPPOMConfig.precision",
             self.precision,
-            f"one of {_PRECISIONS}",
+            f"one of {PRECISIONS}",
         )
         for name, strict in (
             ("lam", False),
@@ -409,8 +408,8 @@ def fit_gppom_arrays(X: jax.Array, Y: jax.Array, key: jax.Array, config: GPPOMCo
         loss, grads = value_and_grad(params)
         updates, new_state = opt.update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)
-        ok = _all_finite(loss, grads)
-        params, opt_state = _select(ok, (new_params, new_state), (params, opt_state))
+        ok = all_finite(loss, grads)
+        params, opt_state = select(ok, (new_params, new_state), (params, opt_state))
         return (params, opt_state, skipped + (~ok)), jnp.where(ok, loss, jnp.nan)
 
     carry = (params, opt_state, jnp.zeros((), jnp.int32))
@@ -430,26 +429,11 @@ def fit_gppom_arrays(X: jax.Array, Y: jax.Array, key: jax.Array, config: GPPOMCo
     )
 
 
-def _all_finite(*trees) -> jax.Array:
-    leaves = jax.tree_util.tree_leaves(trees)
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
-
-
-def _select(pred, on_true, on_false):
-    return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
-
-
 _fit_jit = jax.jit(fit_gppom_arrays, static_argnames=())
 _fit_batch_jit = jax.jit(jax.vmap(fit_gppom_arrays, in_axes=(0, 0, 0, None)))
 
 
 # ----------------------------------------------------------------------------- public
-
-
-def _precision_scope(config: GPPOMConfig):
-    if config.precision == "float64":
-        return jax.enable_x64(True)
-    return contextlib.nullcontext()
 
 
 def _check_data(X: Any, Y: Any, batched: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -482,12 +466,6 @@ def _check_data(X: Any, Y: Any, batched: bool) -> tuple[np.ndarray, np.ndarray]:
     return X, Y
 
 
-def _to_float32(fit: GPPOMFit) -> GPPOMFit:
-    return jax.tree_util.tree_map(
-        lambda a: np.asarray(a, np.float32) if jnp.issubdtype(a.dtype, jnp.floating) else a, fit
-    )
-
-
 def fit_gppom(X: Any, Y: Any, key: jax.Array, config: GPPOMConfig | None = None) -> GPPOMFit:
     """Fit GPPOM to X [n, dx] (cause), Y [n, dy] (effect); 1-D inputs are taken as d=1.
 
@@ -499,10 +477,10 @@ def fit_gppom(X: Any, Y: Any, key: jax.Array, config: GPPOMConfig | None = None)
     """
     config = (config or GPPOMConfig()).validate()
     X, Y = _check_data(X, Y, batched=False)
-    with _precision_scope(config), single_thread_blas():
+    with precision_scope(config.precision), single_thread_blas():
         dtype = jnp.float64 if config.precision == "float64" else jnp.float32
         fit = _fit_jit(jnp.asarray(X, dtype), jnp.asarray(Y, dtype), key, config)
-        fit = _to_float32(jax.block_until_ready(fit))
+        fit = to_float32(jax.block_until_ready(fit))
     _warn_skipped(fit, config)
     return jax.tree_util.tree_map(jnp.asarray, fit)
 
@@ -520,11 +498,11 @@ def fit_gppom_batch(X: Any, Y: Any, keys: jax.Array, config: GPPOMConfig | None 
         keys.shape,
         f"one key per batch entry ({X.shape[0]})",
     )
-    with _precision_scope(config), single_thread_blas():
+    with precision_scope(config.precision), single_thread_blas():
         dtype = jnp.float64 if config.precision == "float64" else jnp.float32
         Xj, Yj = jnp.asarray(X, dtype), jnp.asarray(Y, dtype)
         fit = _fit_batch_jit(Xj, Yj, keys, config)
-        fit = _to_float32(jax.block_until_ready(fit))
+        fit = to_float32(jax.block_until_ready(fit))
     _warn_skipped(fit, config)
     return jax.tree_util.tree_map(jnp.asarray, fit)
 

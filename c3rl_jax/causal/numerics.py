@@ -1,0 +1,40 @@
+"""Numerical pieces the jitted fits share (agent_gp, GPPOM): precision scopes, guarded
+optimiser steps, float32 results."""
+
+import contextlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+PRECISIONS = ("float32", "float64")
+
+
+def precision_scope(precision: str):
+    """float64 runs inside a scoped `jax.enable_x64`; float32 needs nothing."""
+    if precision == "float64":
+        return jax.enable_x64(True)
+    return contextlib.nullcontext()
+
+
+def all_finite(*trees) -> jax.Array:
+    """[] True when every leaf of every tree is finite."""
+    leaves = jax.tree_util.tree_leaves(trees)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def select(pred, on_true, on_false):
+    """Leafwise where(pred, on_true, on_false) of two trees of the same structure."""
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
+
+
+def to_float32(tree):
+    """A fit's arrays as JAX arrays, the floating ones in float32."""
+    return jax.tree_util.tree_map(
+        lambda a: (
+            jnp.asarray(np.asarray(a, np.float32))
+            if jnp.issubdtype(jnp.asarray(a).dtype, jnp.floating)
+            else jnp.asarray(a)
+        ),
+        tree,
+    )
