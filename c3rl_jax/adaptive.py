@@ -103,6 +103,7 @@ def rebuild_sharing(
             config.max_clusters,
             seed,
             criterion=method.criterion,
+            previous_k=len(np.unique(previous_labels)),  # the clusters the agents are in now
         )
     except (ValueError, FloatingPointError, np.linalg.LinAlgError) as err:
         warnings.warn(

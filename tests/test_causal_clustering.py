@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from sklearn.metrics import silhouette_score
 
 from c3rl_jax.causal import (
     adjusted_rand_index,
@@ -14,7 +15,7 @@ from c3rl_jax.causal import (
     similarity_matrix,
     soft_assignments,
 )
-from c3rl_jax.causal.clustering import MIN_SILHOUETTE, align_mixture
+from c3rl_jax.causal.clustering import K_MARGIN, MIN_SILHOUETTE, align_mixture
 from c3rl_jax.errors import ConfigError
 
 
@@ -147,3 +148,30 @@ def test_silhouette_rule_finds_the_groups_among_few_agent_points_or_none():
     assert one.n_components == 1 and MIN_SILHOUETTE < 0.8
     with pytest.raises(ConfigError, match="criterion='aic' is invalid"):
         fit_gmm(theta, range(1, 3), criterion="aic")
+
+
+def _groups_with_gap(gap: float) -> np.ndarray:
+    """1-D latents of 20 agents: groups of 7 at 0 and 6, and 6 at 6 + gap (sd 0.3)."""
+    rng = np.random.default_rng(0)
+    parts = [rng.normal(0, 0.3, 7), rng.normal(6, 0.3, 7), rng.normal(6 + gap, 0.3, 6)]
+    return np.concatenate(parts)[:, None]
+
+
+def _silhouette(theta: np.ndarray, k: int) -> float:
+    gmm = fit_gmm(theta, k)
+    z = (theta - gmm.theta_mean_) / gmm.theta_scale_
+    return silhouette_score(z, gmm.predict(z))
+
+
+@pytest.mark.parametrize("gap", [1.0, 2.0, 2.5, 3.0])
+def test_silhouette_rule_keeps_the_previous_k_unless_another_wins_by_the_margin(gap):
+    theta = _groups_with_gap(gap)
+    scores = {k: _silhouette(theta, k) for k in (2, 3)}
+    best = max(scores, key=scores.get)
+    other = 5 - best  # the other of 2 and 3
+    fresh = fit_gmm(theta, range(1, 7), criterion="silhouette").n_components
+    assert fresh == best  # K = 4..6 score lower on three groups
+    kept = fit_gmm(theta, range(1, 7), criterion="silhouette", previous_k=other).n_components
+    assert kept == (other if scores[best] <= scores[other] + K_MARGIN else best)
+    same = fit_gmm(theta, range(1, 7), criterion="silhouette", previous_k=best).n_components
+    assert same == best

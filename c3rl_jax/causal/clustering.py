@@ -62,6 +62,7 @@ def _component_range(n_components: int | Sequence[int], n: int) -> list[int]:
 
 CRITERIA = ("bic", "silhouette")
 MIN_SILHOUETTE = 0.5  # below it at every K >= 2, the points are taken as one cluster
+K_MARGIN = 0.05  # the silhouette a new K must gain over the previous rebuild's K to replace it
 
 
 def fit_gmm(
@@ -73,11 +74,15 @@ def fit_gmm(
     standardize: bool = True,
     criterion: str = "bic",
     min_silhouette: float = MIN_SILHOUETTE,
+    previous_k: int | None = None,
 ) -> GaussianMixture:
     """Fit a Gaussian mixture to theta [n, d]; with several candidate component counts
     (e.g. ``range(1, 6)``) the ``criterion`` picks one: "bic", the lowest BIC (ties: fewer
     components), or "silhouette", the K >= 2 whose hard labels have the highest silhouette,
-    provided it exceeds ``min_silhouette``, else the smallest candidate. BIC suits many
+    provided it exceeds ``min_silhouette``, else the smallest candidate; given the
+    ``previous_k`` >= 2 of the rebuild before, that K is kept unless another beats its
+    silhouette by more than K_MARGIN (environments do not change: a near tie is no reason
+    to regroup, and flipping K flips P). BIC suits many
     per-sample latents; on a few agent-level points (20 agents) it picks too many components,
     where the silhouette rule does not (benchmarks/mechanisms.py). Its limit: in one
     dimension even 20 structureless points reach a silhouette of 0.5-0.65 at some K, so a
@@ -118,14 +123,20 @@ def fit_gmm(
             if score < best_score - 1e-9:
                 best, best_score = gmm, score
     else:
-        best, best_score = None, min_silhouette
+        scores = {}
         for k in (k for k in candidates if k >= 2):
             gmm = fit(k)
             labels = gmm.predict(z)
             if 2 <= len(np.unique(labels)) < len(z):
-                score = silhouette_score(z, labels)
-                if score > best_score:
-                    best, best_score = gmm, score
+                scores[k] = (silhouette_score(z, labels), gmm)
+        best, best_score = None, min_silhouette
+        for score, gmm in scores.values():
+            if score > best_score:
+                best, best_score = gmm, score
+        if previous_k in scores and best is not None:
+            kept_score, kept = scores[previous_k]
+            if best_score <= kept_score + K_MARGIN:
+                best = kept
         best = best or fit(candidates[0])
     best.theta_mean_ = mean
     best.theta_scale_ = scale
@@ -213,16 +224,20 @@ def sharing_from_theta(
     covariance_type: str = "full",
     n_init: int = 3,
     criterion: str = "bic",
+    previous_k: int | None = None,
 ) -> SharingResult:
     """theta [n, d] and agent_ids [n] -> P [N, N], V [N, K], agent labels [N] (and more).
 
     ``n_components`` is a fixed count or a range searched by ``criterion`` (see
-    ``fit_gmm``). P is float32 (ready for ``jnp.asarray``); the rest float64.
+    ``fit_gmm``, also for ``previous_k``). P is float32 (ready for ``jnp.asarray``); the
+    rest float64.
     """
     theta = _theta_2d(theta)
     ids = np.asarray(agent_ids)
     check(ids.shape == (theta.shape[0],), "agent_ids.shape", ids.shape, f"({theta.shape[0]},)")
-    gmm = fit_gmm(theta, n_components, seed, covariance_type, n_init, criterion=criterion)
+    gmm = fit_gmm(
+        theta, n_components, seed, covariance_type, n_init, criterion, previous_k=previous_k
+    )
     resp = soft_assignments(gmm, theta)
     V = agent_soft_assignments(resp, ids, n_agents)
     S = similarity_matrix(V)
@@ -238,15 +253,19 @@ def cluster_agents(
     max_components: int = 6,
     seed: int = 0,
     criterion: str = "bic",
+    previous_k: int | None = None,
 ) -> SharingResult:
     """``sharing_from_theta`` with the training loop's settings: a fixed ``n_components``,
-    or (None) the ``criterion``'s choice over 1..max_components."""
+    or (None) the ``criterion``'s choice over 1..max_components (``previous_k``: the K of
+    the rebuild before, see ``fit_gmm``)."""
     if n_components is None:
         check(int(max_components) >= 1, "max_components", max_components, "an integer >= 1")
         candidates: int | Sequence[int] = range(1, int(max_components) + 1)
     else:
         candidates = int(n_components)
-    return sharing_from_theta(theta, agent_ids, n_agents, candidates, seed, criterion=criterion)
+    return sharing_from_theta(
+        theta, agent_ids, n_agents, candidates, seed, criterion=criterion, previous_k=previous_k
+    )
 
 
 _COMPONENT_ARRAYS = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
