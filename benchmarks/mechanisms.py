@@ -3,8 +3,9 @@
     python -m benchmarks.mechanisms [--quick] [--seeds 10] [--other-seeds 3] [--only NAME ...]
 
 Two kinds of data, both the transitions a c3rl rebuild sees (`adaptive.recent_transitions`):
-- random: 300 steps of uniform random actions per agent (the training loop's warm-up), 50
-  transitions per agent drawn among them;
+- random: the training loop's warm-up, uniform random actions per agent for the task's
+  warmup_steps (whole episodes: 1000 steps on every default task), 50 transitions per agent
+  drawn among them (the data of a run's first rebuild);
 - rebuild: the data of the real rebuilds of a c3rl run (agent_gp, the default) at episodes 10
   and 20, recorded through a registered wrapper of the agent_gp method. agent_gp's figure is
   the run's own rebuild (warm-started from the one before, K by its silhouette rule); anm_mm
@@ -23,6 +24,7 @@ import dataclasses
 import json
 import tempfile
 import time
+import warnings
 
 import jax
 import numpy as np
@@ -37,7 +39,7 @@ from c3rl_jax.training import load_run
 TASKS = ("ar", "pendulum", "cartpole_swingup")
 METHODS = ("agent_gp", "anm_mm", "sysid")
 RULES = ("true_k", "bic", "silhouette")
-RANDOM_STEPS, PER_AGENT = 300, 50
+PER_AGENT = 50
 
 
 def population(task: str, spec: dict, seed: int):
@@ -109,7 +111,8 @@ def scores(x, y, ids, groups, key, fits=None) -> dict:
 def random_data(task: str, reward: str, pop, seed: int, out_dir: str):
     """Random-action transitions of every agent: the training loop's warm-up, no updates."""
     episode = get_task(task).make_env(reward).default_params.max_steps_in_episode
-    episodes = max(1, RANDOM_STEPS // episode)
+    warmup = TrainConfig(task=task, reward=reward).resolved().warmup_steps
+    episodes = max(1, -(-warmup // episode))
     config = TrainConfig(
         task=task,
         reward=reward,
@@ -122,7 +125,9 @@ def random_data(task: str, reward: str, pop, seed: int, out_dir: str):
         checkpoint_every=episodes,
         progress=False,
     )
-    train(config, population=pop)
+    with warnings.catch_warnings():  # "nothing is learned": only the warm-up is wanted
+        warnings.simplefilter("ignore", UserWarning)
+        train(config, population=pop)
     buffer = load_run(out_dir).state.buffer
     return recent_transitions(buffer, PER_AGENT, episodes * episode, jax.random.PRNGKey(seed))
 
