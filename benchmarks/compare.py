@@ -4,7 +4,7 @@ Each run is `train()` with 20 agents, saved under benchmarks/results/compare/TAS
 METHOD/seedS (compare_quick/ for --quick; a run already complete there is skipped, so an
 interrupted suite resumes).
 Writes compare.json, compare.md (table) and, per task and reward mode, a learning-curve PNG,
-plus for c3rl a PNG of the final P and of cluster ARI over episodes.
+plus for c3rl a PNG of the final P and of cluster ARI and K per rebuild (c3rl_jax.plotting).
 
     python -m benchmarks.compare [--quick] [--seeds 5] [--tasks pendulum-dense ...]
 
@@ -18,14 +18,11 @@ import json
 import time
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 from scipy import stats
 
 from benchmarks.common import RESULTS_DIR, environment
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from c3rl_jax import plotting
 
 METHODS = {
     "individual": {"sharing": "individual"},
@@ -83,6 +80,7 @@ def summarise(results) -> dict:
         "wall_time_s": results.wall_time,
         "rebuilds": results.extra.get("rebuilds", []),
         "final_sharing": results.sharing_matrices[-1].tolist(),
+        "groups": results.groups.tolist(),
     }
 
 
@@ -119,49 +117,17 @@ def aggregate(runs: dict, threshold: float) -> dict:
     return table
 
 
-def plot_curves(runs: dict, title: str, threshold: float, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for method, seeds in runs.items():
-        curves = np.array([r["curve"] for r in seeds])
-        mean = curves.mean(axis=0)
-        half = (
-            (
-                stats.t.ppf(0.975, len(curves) - 1)
-                * curves.std(axis=0, ddof=1)
-                / np.sqrt(len(curves))
-            )
-            if len(curves) > 1
-            else np.zeros_like(mean)
-        )
-        x = np.arange(1, mean.size + 1)
-        ax.plot(x, mean, label=method)
-        ax.fill_between(x, mean - half, mean + half, alpha=0.2)
-    ax.axhline(threshold, color="grey", linestyle=":", label="threshold")
-    ax.set(xlabel="episode", ylabel="mean return over agents", title=title)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def plot_c3rl(seeds: list, title: str, path: Path) -> None:
-    fig, (ax_p, ax_ari) = plt.subplots(1, 2, figsize=(10, 4.2))
-    image = ax_p.imshow(np.array(seeds[0]["final_sharing"]), cmap="viridis")
+    """Seed 0's final P (agents by true group) and each seed's cluster ARI and K per rebuild."""
+    fig, (ax_p, ax_ari, ax_k) = plotting.figure(3, title=title)
+    final = np.array(seeds[0]["final_sharing"])
+    image = plotting.draw_sharing(ax_p, final, np.array(seeds[0]["groups"]), final.max())
     fig.colorbar(image, ax=ax_p)
-    ax_p.set(title="c3rl: final P (seed 0)", xlabel="source agent m", ylabel="agent n")
-    for i, run in enumerate(seeds):
-        ok = [r for r in run["rebuilds"] if "ari" in r]
-        ax_ari.plot(
-            [r["episode"] for r in ok], [r["ari"] for r in ok], marker="o", label=f"seed {i}"
-        )
-    ax_ari.set(
-        title="cluster ARI vs true groups", xlabel="episode", ylabel="ARI", ylim=(-0.1, 1.05)
+    ax_p.set(
+        title="c3rl: final P (seed 0, by true group)", xlabel="source agent m", ylabel="agent n"
     )
-    ax_ari.legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    plotting.draw_rebuilds(ax_ari, ax_k, {f"seed {i}": r["rebuilds"] for i, r in enumerate(seeds)})
+    plotting.save(fig, path)
 
 
 def markdown(table: dict) -> str:
@@ -209,7 +175,10 @@ def main(quick: bool = False, seeds: int = 5, tasks: list[str] | None = None) ->
             for m in METHODS
         }
         table[key] = {"threshold": threshold, "methods": aggregate(runs, threshold)}
-        plot_curves(runs, key, threshold, out_root / f"{key}-curves.png")
+        bands = {m: plotting.t_band(np.array([r["curve"] for r in s])) for m, s in runs.items()}
+        band = "band: 95% t-interval over seeds"
+        fig = plotting.curves_figure(bands, band, key, threshold, "mean return over agents")
+        plotting.save(fig, out_root / f"{key}-curves.png")
         plot_c3rl(runs["c3rl"], key, out_root / f"{key}-c3rl.png")
         print(markdown({key: table[key]}), flush=True)
     table = merged_tables(out_root / "compare.json", table)

@@ -4,7 +4,7 @@ import argparse
 import importlib
 import time
 
-MODULES = ("scaling", "learning", "tasks", "anm_mm", "mechanisms", "compare", "transfer")
+MODULES = ("cli", "scaling", "learning", "tasks", "anm_mm", "mechanisms", "compare", "transfer")
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ _HOMES = {
     "TrainConfig": "c3rl_jax.config",
     "custom_population": "c3rl_jax.population",
     "get_task": "c3rl_jax.tasks",
+    "load_policy": "c3rl_jax.policy",
     "register_sharing": "c3rl_jax.sharing",
     "register_task": "c3rl_jax.tasks",
     "task_names": "c3rl_jax.tasks",

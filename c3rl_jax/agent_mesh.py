@@ -1,10 +1,12 @@
 """The agent axis split over devices: a 1-D mesh, where each array lives, and the one
 cross-device step of training (the minibatch gather driven by P).
 
-Everything with a leading agent axis [N] (networks, optimiser state, environment state,
-replay buffers, OU state) is split in equal blocks of N / D agents over the D devices of the
-mesh; the sharing matrix P, the scalar ring position, the step counter and the run's key are
-replicated. XLA partitions the per-agent work (vmapped) without communication. The only
+One rule places every array (`place_agents`): a leaf with a leading agent axis [N] (networks,
+optimiser state, environment state and parameters, replay buffers, the rows of P, cluster
+labels) is split in equal blocks of N / D agents over the D devices of the mesh; any other
+leaf (the scalar ring position and step counter, the run's key) is replicated. A new field of
+the run's state is placed by the same rule without being listed anywhere. XLA partitions the
+per-agent work (vmapped) without communication. The only
 cross-agent step is the minibatch gather: row i of agent n's batch comes from agent src[n, i],
 which may live on another device. `gather_rows` does it with two explicit collectives:
 
@@ -15,7 +17,7 @@ which may live on another device. `gather_rows` does it with two explicit collec
    of its own agents. Exactly one device contributes a non-zero to each row, so the result
    equals the single-device gather bit for bit.
 
-ANM-MM and the GMM step run on the host; the new P is placed replicated on every device.
+Mechanism inference and the GMM step run on the host; the new P is placed by the rule.
 Multi-host runs call `jax.distributed.initialize()` first (``distributed=True``); the mesh then
 spans every process's devices.
 """
@@ -91,18 +93,20 @@ def make_mesh(devices: int | None, n_agents: int) -> Mesh | None:
     return Mesh(np.array(available[:count]), (AXIS,))
 
 
-def by_agent(mesh: Mesh) -> NamedSharding:
-    """Leading axis split over the mesh."""
-    return NamedSharding(mesh, P(AXIS))
+def agent_spec(leaf: Any, n_agents: int) -> P:
+    """The placement rule: split a leaf whose leading axis is the agent axis [N, ...] over the
+    mesh, replicate any other."""
+    shape = np.shape(leaf)
+    return P(AXIS) if len(shape) >= 1 and shape[0] == n_agents else P()
 
 
-def replicated(mesh: Mesh) -> NamedSharding:
-    return NamedSharding(mesh, P())
-
-
-def place(tree: Any, sharding: NamedSharding) -> Any:
-    """Every leaf of `tree` put on the mesh with `sharding`."""
-    return jax.tree.map(lambda x: jax.device_put(x, sharding), tree)
+def place_agents(tree: Any, mesh: Mesh | None, n_agents: int) -> Any:
+    """Every leaf of `tree` put on the mesh by `agent_spec` (`tree` itself without a mesh)."""
+    if mesh is None:
+        return tree
+    return jax.tree.map(
+        lambda x: jax.device_put(x, NamedSharding(mesh, agent_spec(x, n_agents))), tree
+    )
 
 
 def gather_rows(data: Any, src: jax.Array, idx: jax.Array, mesh: Mesh | None) -> Any:

@@ -12,19 +12,8 @@ from pathlib import Path
 import jax
 import orbax.checkpoint as ocp
 
+from c3rl_jax.config import RESUMABLE_CHANGES
 from c3rl_jax.errors import ConfigError
-
-# Config fields a resumed run may change; any other difference is a mismatched checkpoint.
-RESUMABLE_CHANGES = (
-    "episodes",
-    "progress",
-    "out_dir",
-    "checkpoint_every",
-    "profile_dir",
-    "devices",
-    "distributed",
-    "compile_cache",
-)
 
 
 class CheckpointError(ConfigError):
@@ -38,7 +27,7 @@ class Checkpointer:
         self.directory = Path(run_dir).absolute() / "checkpoints"
         if not create and not self.directory.is_dir():
             raise CheckpointError(
-                f"resume={str(run_dir)!r} is invalid: no checkpoints directory in it"
+                f"run directory={str(run_dir)!r} is invalid: no checkpoints directory in it"
             )
         self.manager = ocp.CheckpointManager(
             self.directory,
@@ -62,7 +51,8 @@ class Checkpointer:
         step = self.manager.latest_step()
         if step is None:
             raise CheckpointError(
-                f"resume={str(self.directory.parent)!r} is invalid: no checkpoint found in it"
+                f"run directory={str(self.directory.parent)!r} is invalid: no checkpoint "
+                "found in it"
             )
         return step
 

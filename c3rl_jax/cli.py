@@ -1,4 +1,9 @@
-"""Command line: `c3rl train ...` and `c3rl transfer ...` (also `python -m c3rl_jax ...`)."""
+"""Command line: `c3rl train`, `c3rl eval`, `c3rl transfer` (also `python -m c3rl_jax ...`).
+
+Building the parser imports no JAX, so `c3rl --help` is fast; each command imports what it
+needs when it runs. Names from a registry (tasks, learners, sharing, mechanisms) are checked
+by `TrainConfig.validate`, which lists the allowed ones.
+"""
 
 import argparse
 import dataclasses
@@ -10,34 +15,25 @@ from pathlib import Path
 
 import numpy as np
 
-from c3rl_jax.causal.methods import mechanism_names
-from c3rl_jax.checkpoint import RESUMABLE_CHANGES
-from c3rl_jax.config import TUNABLE_DEFAULTS, TrainConfig
-from c3rl_jax.errors import ConfigError
-from c3rl_jax.evaluation import BEHAVIOURS
-from c3rl_jax.exploration import MEAN_DRAWS, MODES
-from c3rl_jax.guards import DivergenceError
+from c3rl_jax.config import RESUMABLE_CHANGES, TUNABLE_DEFAULTS, TrainConfig
+from c3rl_jax.errors import ConfigError, DivergenceError
 from c3rl_jax.interrupts import TrainingInterrupted
-from c3rl_jax.learners import learner_names
+from c3rl_jax.metrics import effective_sources
 from c3rl_jax.results import Results
-from c3rl_jax.sharing import sharing_names
-from c3rl_jax.tasks import task_names
 
-# Options whose allowed values come from a registry or a module (checked by argparse too).
-CHOICES = {
-    "task": task_names,
-    "learner": learner_names,
-    "sharing": sharing_names,
-    "mechanism": mechanism_names,
-    "exploration": lambda: MODES,
-    "mean_draws": lambda: MEAN_DRAWS,
-}
 GROUPS = {
     "run": "run",
     "method": "method: exploration, rebuilds of P, seed sampling",
     "learner": "learner",
     "tuned": "task-tuned settings (default: the task's own)",
 }
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: the message and where to find help, no usage dump."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _value_type(annotation):
@@ -75,17 +71,14 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
                 **common,
             )
             continue
-        choices = CHOICES[f.name]() if f.name in CHOICES else None
         help_text = f.metadata["help"]
         if "(default:" not in help_text:
             help_text += f" (default: {_default_text(f)})"
-        group.add_argument(
-            *flags, type=_value_type(f.type), choices=choices, help=help_text, **common
-        )
+        group.add_argument(*flags, type=_value_type(f.type), help=help_text, **common)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="c3rl", description=__doc__)
+    parser = Parser(prog="c3rl", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("train", help="train a population of agents concurrently")
     p.add_argument(
@@ -109,9 +102,101 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue the run saved in DIR from its latest checkpoint with its saved settings; "
         f"only these may be given to change them: {', '.join(RESUMABLE_CHANGES)}",
     )
+    p.add_argument(
+        "--plot", action="store_true", help="then write the run's PNGs, as `c3rl plot OUT` does"
+    )
     add_config_arguments(p)
+    add_eval_parser(commands)
+    add_plot_parser(commands)
+    add_render_parser(commands)
     add_transfer_parser(commands)
     return parser
+
+
+def add_params_argument(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help=f"a parameter of {what}, e.g. --param w=0.8 (repeatable; others keep the task's "
+        "default)",
+    )
+
+
+def add_eval_parser(commands) -> None:
+    p = commands.add_parser(
+        "eval", help="greedy returns of a run's trained policies, per agent and per group"
+    )
+    p.add_argument("run", metavar="RUN", help="directory of a run (with checkpoints)")
+    p.add_argument(
+        "--episodes", type=int, default=10, help="episodes per agent, averaged (default: 10)"
+    )
+    add_params_argument(
+        p, "one new environment every policy is run on (default: each agent's own environment)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the episodes' resets (default: 0)")
+    p.add_argument("--out", default=None, help="JSON file (default: RUN/eval[-NAME=VALUE...].json)")
+
+
+def add_plot_parser(commands) -> None:
+    p = commands.add_parser(
+        "plot", help="PNGs of runs: learning curves per group, P at each rebuild, ARI and K"
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run folders (several: seeds of one run)")
+    p.add_argument("--out", default=None, help="folder of the PNGs (default: the first RUN)")
+    p.add_argument("--threshold", type=float, default=None, help="draw a line at this return")
+
+
+def plot_command(args: argparse.Namespace) -> None:
+    from c3rl_jax.plotting import plot_runs
+
+    for path in plot_runs(args.runs, args.out, args.threshold):
+        print(f"wrote {path}")
+
+
+def add_render_parser(commands) -> None:
+    p = commands.add_parser(
+        "render",
+        help="a GIF of one agent's greedy episode (pendulum, cart-pole; a PNG plot for ar)",
+    )
+    p.add_argument("run", metavar="RUN", help="directory of a run (with checkpoints)")
+    p.add_argument("--agent", type=int, default=0, help="which agent (default: 0)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="file: .gif, or .mp4 where ffmpeg is installed; .png for ar "
+        "(default: RUN/render-agentN.gif or .png)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the episode's reset (default: 0)")
+
+
+def render_command(args: argparse.Namespace) -> None:
+    from c3rl_jax.policy import load_policy
+    from c3rl_jax.render import render
+
+    path = render(load_policy(args.run), args.agent, args.out, args.seed, run_dir=args.run)
+    print(f"wrote {path}")
+
+
+def params_tag(params: dict[str, float]) -> str:
+    """{"w": 0.8} -> "w=0.8": a file-name tag of a set of environment parameters."""
+    return "-".join(f"{k}={v:g}" for k, v in params.items())
+
+
+def eval_command(args: argparse.Namespace) -> None:
+    from c3rl_jax.policy import load_policy
+
+    params = parse_params(args.param)
+    result = load_policy(args.run).evaluate(args.episodes, args.seed, params)
+    tag = params_tag(params)
+    out = Path(args.out or Path(args.run) / ("eval" + (f"-{tag}" if tag else "") + ".json"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"run": str(args.run), **result}, indent=2))
+    where = f"on the environment {tag}" if tag else "each on its own environment"
+    print(f"greedy return over {args.episodes} episodes, {where}: mean {result['mean']:.1f}")
+    print_groups(result["groups"])
+    print(f"saved to {out}")
 
 
 def add_transfer_parser(commands) -> None:
@@ -121,14 +206,7 @@ def add_transfer_parser(commands) -> None:
     )
     p.add_argument("--run", required=True, metavar="DIR", help="directory of a c3rl run")
     p.add_argument("--task", default=None, help="the run's task (checked if given)")
-    p.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a parameter of the new environment, e.g. --param w=0.8 (repeatable; others "
-        "keep the task's default)",
-    )
+    add_params_argument(p, "the new environment")
     p.add_argument(
         "--transitions",
         type=int,
@@ -138,10 +216,9 @@ def add_transfer_parser(commands) -> None:
     )
     p.add_argument(
         "--behaviour",
-        choices=BEHAVIOURS,
         default="policies",
-        help="collect the new environment's transitions with the trained policies (their "
-        "data is what the mechanisms were fitted to) or with uniform random actions "
+        help="who collects the new environment's transitions: policies (the trained ones, "
+        "whose data the mechanisms were fitted to) or random (uniform random actions) "
         "(default: policies)",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -202,7 +279,7 @@ def transfer_command(args: argparse.Namespace) -> None:
         evaluate=args.evaluate,
         behaviour=args.behaviour,
     )
-    tag = "-".join(f"{k}={v:g}" for k, v in params.items()) or "default"
+    tag = params_tag(params) or "default"
     out = Path(args.out or Path(args.run) / f"transfer-{tag}")
     out.mkdir(parents=True, exist_ok=True)
     (out / "transfer.json").write_text(json.dumps(result.to_dict(), indent=2))
@@ -240,9 +317,13 @@ def _widths(text: str) -> tuple[int, ...]:
 def _load_matrix(path: Path) -> np.ndarray:
     if not path.exists():
         raise ConfigError(f"sharing_matrix={str(path)!r} is invalid: no such file")
-    if path.suffix == ".npy":
-        return np.load(path)
-    return np.loadtxt(path, delimiter=",", ndmin=2)
+    try:
+        if path.suffix == ".npy":
+            return np.load(path)
+        return np.loadtxt(path, delimiter=",", ndmin=2)
+    except (ValueError, OSError, EOFError) as err:
+        what = "an N x N matrix of numbers as .npy or comma-separated .csv"
+        raise ConfigError(f"sharing_matrix={str(path)!r} is invalid: {what} ({err})") from None
 
 
 def print_summary(results: Results, out: str) -> None:
@@ -255,16 +336,42 @@ def print_summary(results: Results, out: str) -> None:
         f"\n{s['agents']} agents, {s['episodes']} episodes: mean return over the last "
         f"{min(10, s['episodes'])} episodes {s['final_mean_return']:.1f}"
     )
-    print(f"{'group':>5} {'agents':>6} {'mean':>10} {'min':>10} {'max':>10}")
-    for row in results.group_summary():
-        print(
-            f"{row['group']:>5} {row['agents']:>6} {row['mean']:>10.1f} {row['min']:>10.1f} "
-            f"{row['max']:>10.1f}"
-        )
+    print_groups(results.group_summary())
+    print_agents(results)
     print(
         f"compile {s['compile_time_s']:.1f} s, run {s['run_time_s']:.1f} s, "
         f"{s['agent_steps_per_s']:.0f} agent-steps/s; saved to {out}"
     )
+
+
+def print_agents(results: Results) -> None:
+    """For a run that rebuilt P: each agent's true group, its cluster at the last rebuild, and
+    where the last P draws its replay data from."""
+    fitted = [r for r in results.extra.get("rebuilds", []) if "labels" in r]
+    if not fitted:
+        return
+    last, sharing, groups = fitted[-1], results.sharing_matrices[-1], results.groups
+    print(
+        f"\nlast rebuild (episode {last['episode']}): {last['n_clusters']} clusters, ARI "
+        f"{last.get('ari', float('nan')):.2f} against the true groups; replay data per agent:"
+    )
+    print(f"{'agent':>5} {'group':>5} {'cluster':>7} {'from own group':>14} {'sources':>7}")
+    for n, (group, cluster) in enumerate(zip(groups, last["labels"], strict=True)):
+        own = sharing[n, groups == group].sum()
+        sources = effective_sources(sharing[n : n + 1])
+        print(f"{n:>5} {group:>5} {cluster:>7} {own:>13.0%} {sources:>7.1f}")
+    print("(from own group: the share of its minibatch rows drawn from agents of its true")
+    print(" group; sources: the effective number of agents they come from, 1 / sum_m P[n, m]^2)")
+
+
+def print_groups(rows: list[dict]) -> None:
+    """A table of `results.group_summary` rows."""
+    print(f"{'group':>5} {'agents':>6} {'mean':>10} {'min':>10} {'max':>10}")
+    for row in rows:
+        print(
+            f"{row['group']:>5} {row['agents']:>6} {row['mean']:>10.1f} {row['min']:>10.1f} "
+            f"{row['max']:>10.1f}"
+        )
 
 
 def read_config_file(path: Path) -> dict:
@@ -303,7 +410,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
 
 def resumed_config(args: argparse.Namespace) -> TrainConfig:
     """The config saved in --resume DIR with the options given (only RESUMABLE_CHANGES)."""
-    from c3rl_jax.training import saved_config  # imports JAX: keep `--help` fast
+    from c3rl_jax.training import saved_config
 
     given = given_settings(args)
     fixed = sorted(set(given) - set(RESUMABLE_CHANGES))
@@ -320,17 +427,29 @@ def train_command(args: argparse.Namespace) -> None:
     from c3rl_jax.training import train
 
     if args.resume is not None:
-        print_summary(train(resumed_config(args), resume=args.resume), args.resume)
-        return
-    config = train_config(args)
-    matrix = None if args.sharing_matrix is None else _load_matrix(args.sharing_matrix)
-    print_summary(train(config, sharing_matrix=matrix), config.out_dir)
+        out, results = args.resume, train(resumed_config(args), resume=args.resume)
+    else:
+        config = train_config(args)
+        matrix = None if args.sharing_matrix is None else _load_matrix(args.sharing_matrix)
+        out, results = config.out_dir, train(config, sharing_matrix=matrix)
+    print_summary(results, out)
+    if args.plot:
+        plot_command(argparse.Namespace(runs=[out], out=None, threshold=None))
+
+
+COMMANDS = {
+    "train": train_command,
+    "eval": eval_command,
+    "plot": plot_command,
+    "render": render_command,
+    "transfer": transfer_command,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        {"train": train_command, "transfer": transfer_command}[args.command](args)
+        COMMANDS[args.command](args)
     except ConfigError as err:
         print(f"c3rl: error: {err}", file=sys.stderr)
         return 2

@@ -1,21 +1,39 @@
 """Training configuration: one frozen dataclass, resolved against the task's defaults and
-validated at the public boundary."""
+validated at the public boundary.
+
+Declaring and parsing a config needs no JAX (the command line builds its options from these
+fields, and `c3rl --help` stays fast): the modules that import JAX (tasks, learners,
+exploration, mechanism methods) load only when a config is resolved or validated.
+"""
 
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from c3rl_jax.causal.methods import get_mechanism, mechanism_names
 from c3rl_jax.errors import check
-from c3rl_jax.exploration import MEAN_DRAWS, MODES, ExplorationConfig
-from c3rl_jax.learners import learner_names
-from c3rl_jax.learners.ddpg import DDPGConfig
-from c3rl_jax.learners.td3 import TD3Config
 from c3rl_jax.sharing import get_sharing, sharing_names
-from c3rl_jax.tasks import get_task
+
+if TYPE_CHECKING:
+    from c3rl_jax.exploration import ExplorationConfig
+    from c3rl_jax.learners.ddpg import DDPGConfig
 
 # The built-in sharing modes (`sharing.sharing_names()` also lists registered ones).
 SHARING_MODES = tuple(sharing_names())
+
+# Config fields a resumed run may change; any other difference is a mismatched checkpoint.
+RESUMABLE_CHANGES = (
+    "episodes",
+    "progress",
+    "out_dir",
+    "checkpoint_every",
+    "profile_dir",
+    "devices",
+    "distributed",
+    "compile_cache",
+    "tensorboard",
+    "track",
+)
 
 # Settings a task may tune (None in TrainConfig means "the task's default, else this").
 TUNABLE_DEFAULTS = {
@@ -53,10 +71,15 @@ class TrainConfig:
     """Everything a run needs besides arrays (a custom population or P go to `train`).
     Each field's help text is in its metadata; `c3rl train --help` lists them all."""
 
-    task: str = _setting("pendulum", "task name (registered with c3rl_jax.register_task)")
+    task: str = _setting(
+        "pendulum",
+        "the task: ar, cartpole_swingup, pendulum, or one registered with c3rl_jax.register_task",
+    )
     reward: str = _setting("dense", "reward mode: dense or sparse")
     sharing: str = _setting(
-        "individual", "how agents share replay data; custom needs --sharing-matrix"
+        "individual",
+        "how agents share replay data: individual, global, oracle, c3rl, sysid, seed_sampling, "
+        "custom (needs --sharing-matrix), or one registered with c3rl_jax.register_sharing",
     )
     n_agents: int = _setting(20, "number of agents", "--agents")
     seed: int = _setting(0, "random seed; the same seed gives the same result")
@@ -91,6 +114,16 @@ class TrainConfig:
         '"off", or a directory',
     )
     progress: bool = _setting(True, "show a progress bar")
+    tensorboard: bool = _setting(
+        False,
+        "also write the per-episode metrics as TensorBoard scalars to OUT/tensorboard (needs "
+        "pip install 'c3rl-jax[tensorboard]')",
+    )
+    track: bool = _setting(
+        False,
+        "also log the per-episode metrics to Weights & Biases, project c3rl-jax (needs pip "
+        "install 'c3rl-jax[wandb]' and a wandb login, or WANDB_MODE=offline)",
+    )
 
     episodes: int | None = _tuned("episodes per agent")
     hidden: tuple[int, ...] | None = _tuned(
@@ -116,11 +149,15 @@ class TrainConfig:
 
     exploration: str | None = _setting(
         None,
-        "action noise (None: the sharing method's: coordinated for c3rl and sysid, none for "
-        "seed_sampling, else ou)",
+        "action noise: ou, coordinated, gaussian or none (None: the sharing method's: "
+        "coordinated for c3rl and sysid, none for seed_sampling, else ou)",
         group="method",
     )
-    mean_draws: str = _setting("stratified", "how coordinated OU means are drawn", group="method")
+    mean_draws: str = _setting(
+        "stratified",
+        "how coordinated OU means are drawn: stratified or independent",
+        group="method",
+    )
     rebuild_every: int = _setting(5, "c3rl/sysid: episodes between rebuilds of P", group="method")
     rebuild_samples: int | None = _setting(
         None,
@@ -136,8 +173,9 @@ class TrainConfig:
     )
     mechanism: str | None = _setting(
         None,
-        "c3rl: mechanism-inference method behind each rebuild of P (None: agent_gp; anm_mm "
-        "is the paper's per-sample GPPOM); must be None for the non-adaptive modes",
+        "c3rl: mechanism-inference method behind each rebuild of P: agent_gp, anm_mm (the "
+        "paper's per-sample GPPOM) or sysid (None: agent_gp); must be None for the "
+        "non-adaptive modes",
         group="method",
     )
     rebuild_fit_steps: int | None = _setting(
@@ -196,6 +234,9 @@ class TrainConfig:
 
     def resolved(self) -> "TrainConfig":
         """Unset tunables filled from the task's defaults, then the package's; validated."""
+        from c3rl_jax.causal.methods import get_mechanism, mechanism_names
+        from c3rl_jax.tasks import get_task
+
         check(isinstance(self.task, str), "task", self.task, "a task name")
         task = get_task(self.task)
         fills = {
@@ -225,6 +266,8 @@ class TrainConfig:
         prior_scale * V, so that the agents' value functions differ on the scale of the values
         themselves; the per-datum reward noise has std reward_noise * r.
         """
+        from c3rl_jax.tasks import get_task
+
         task = get_task(self.task)
         span = float(task.reward_range.get(self.reward, 1.0))
         horizon = task.make_env(self.reward).default_params.max_steps_in_episode
@@ -232,8 +275,11 @@ class TrainConfig:
         return self.prior_scale * span * discounted, self.reward_noise * span
 
     @property
-    def learner_config(self) -> DDPGConfig:
+    def learner_config(self) -> "DDPGConfig":
         """The learner's settings (a `TD3Config` for td3), seed sampling's scales included."""
+        from c3rl_jax.learners.ddpg import DDPGConfig
+        from c3rl_jax.learners.td3 import TD3Config
+
         prior, noise = (0.0, 0.0)
         if get_sharing(self.sharing).seeded:
             prior, noise = self.seed_sampling_scales()
@@ -253,7 +299,9 @@ class TrainConfig:
         return common
 
     @property
-    def explore(self) -> ExplorationConfig:
+    def explore(self) -> "ExplorationConfig":
+        from c3rl_jax.exploration import ExplorationConfig
+
         return ExplorationConfig(
             mode=self.exploration,
             theta=self.ou_theta,
@@ -267,6 +315,11 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise `ConfigError` naming the first bad field; expects a resolved config."""
+        from c3rl_jax.causal.methods import mechanism_names
+        from c3rl_jax.exploration import MEAN_DRAWS, MODES
+        from c3rl_jax.learners import learner_names
+        from c3rl_jax.tasks import get_task
+
         task = get_task(self.task)
         check(
             self.reward in task.reward_modes,
@@ -286,7 +339,15 @@ class TrainConfig:
             "None (all devices JAX sees) or a positive integer",
         )
         check(isinstance(self.distributed, bool), "distributed", self.distributed, "True or False")
-        check(isinstance(self.overwrite, bool), "overwrite", self.overwrite, "True or False")
+        for name in ("overwrite", "tensorboard", "track"):
+            value = getattr(self, name)
+            check(isinstance(value, bool), name, value, "True or False")
+        check(
+            not self.tensorboard or self.out_dir is not None,
+            "tensorboard",
+            self.tensorboard,
+            "False when out_dir is None (the scalars go to OUT/tensorboard)",
+        )
         check(
             isinstance(self.compile_cache, str) and self.compile_cache != "",
             "compile_cache",

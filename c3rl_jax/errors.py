@@ -1,10 +1,14 @@
-"""The one error type the package raises for bad user input."""
+"""The error types the package raises: bad user input, and a run that diverged."""
 
 import numpy as np
 
 
 class ConfigError(ValueError):
     """Invalid user input; the message names the field, the value and what is allowed."""
+
+
+class DivergenceError(RuntimeError):
+    """Some agents produced non-finite numbers (raised by `guards.check_finite`)."""
 
 
 def check(condition: bool, field: str, value, allowed: str) -> None:

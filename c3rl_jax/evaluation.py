@@ -67,6 +67,18 @@ def greedy_returns(env, learner: Learner, actors, env_params, key: jax.Array, ep
     return jax.jit(over_policies)(actors, env_params, keys).mean(axis=-1)
 
 
+def own_returns(env, learner: Learner, actors, env_params, key: jax.Array, episodes: int):
+    """Mean greedy return [N] of each actor (leaves [N, ...]) on its own environment (params
+    leaves [N]) over `episodes` episodes, with the reset keys of `greedy_returns`."""
+
+    def one(actor, params, key):
+        return episode(env, learner, actor, params, key)[0]
+
+    over_keys = jax.vmap(one, in_axes=(None, None, 0))
+    keys = jax.random.split(key, episodes)
+    return jax.jit(jax.vmap(over_keys, in_axes=(0, 0, None)))(actors, env_params, keys).mean(-1)
+
+
 def policy_transitions(
     env, learner: Learner, actors, params, key: jax.Array, noise_std: float, random: bool = False
 ):

@@ -39,6 +39,14 @@ def mean_scale(episode: jax.Array, cfg: ExplorationConfig) -> jax.Array:
     return jnp.maximum(cfg.mean_floor, cfg.mean_sigma * cfg.mean_decay**episode)
 
 
+def noise_scale(cfg: ExplorationConfig, episode: int) -> float:
+    """The size of episode k's exploration, as logged: sigma_k of the coordinated means, the
+    OU or Gaussian sigma, 0 for greedy actions."""
+    if cfg.mode == "coordinated":
+        return float(mean_scale(episode, cfg))
+    return 0.0 if cfg.mode == "none" else cfg.sigma
+
+
 LEVEL_EPS = 1e-7  # levels are kept in [eps, 1 - eps] so the inverse CDF stays finite
 
 

@@ -5,9 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-
-class DivergenceError(RuntimeError):
-    """Some agents produced non-finite numbers."""
+from c3rl_jax.errors import DivergenceError
 
 
 def finite_per_agent(tree) -> jax.Array:

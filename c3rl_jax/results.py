@@ -45,20 +45,7 @@ class Results:
     def group_summary(self, last: int = 10) -> list[dict]:
         """Per true group: agents and mean/min/max over agents of the mean return of the last
         `last` episodes."""
-        tail = self.returns[:, -last:].mean(axis=1)
-        rows = []
-        for g in np.unique(self.groups):
-            vals = tail[self.groups == g]
-            rows.append(
-                {
-                    "group": int(g),
-                    "agents": int(vals.size),
-                    "mean": float(vals.mean()),
-                    "min": float(vals.min()),
-                    "max": float(vals.max()),
-                }
-            )
-        return rows
+        return group_summary(self.returns[:, -last:].mean(axis=1), self.groups)
 
     def summary(self) -> dict:
         n_agents, episodes = self.returns.shape
@@ -125,6 +112,23 @@ class Results:
             wall_time=meta["wall_time"],
             extra=meta["extra"],
         )
+
+
+def group_summary(values: np.ndarray, groups: np.ndarray) -> list[dict]:
+    """Per group of `groups` [N]: agents and mean/min/max of `values` [N] over its agents."""
+    rows = []
+    for g in np.unique(groups):
+        vals = np.asarray(values)[groups == g]
+        rows.append(
+            {
+                "group": int(g),
+                "agents": int(vals.size),
+                "mean": float(vals.mean()),
+                "min": float(vals.min()),
+                "max": float(vals.max()),
+            }
+        )
+    return rows
 
 
 def atomic_write(path: Path, write) -> None:

@@ -38,6 +38,7 @@ class ChunkInputs(NamedTuple):
 class EpisodeStats(NamedTuple):
     returns: jax.Array  # [N] sum of rewards over the episode
     critic_loss: jax.Array  # [N] critic loss averaged over the episode's steps (0 if no update)
+    actor_loss: jax.Array  # [N] actor loss averaged likewise
 
 
 def make_chunk(
@@ -76,7 +77,7 @@ def make_chunk(
         mean = draw_means(k_mean, episode_index, inputs.clusters, act_dim, explore)
 
         def step(carry, t):
-            agents, buffer, env_state, obs, noise, key, total, ret, loss = carry
+            agents, buffer, env_state, obs, noise, key, total, ret, losses = carry
             key, k_noise, k_rand, k_env, k_sample, k_reset = jax.random.split(key, 6)
             noise = noise_step(k_noise, noise, mean, explore)
             policy = jnp.clip(learner.act(agents, obs) + noise, -1.0, 1.0)
@@ -98,10 +99,10 @@ def make_chunk(
             def learn(agents):
                 batch, datum = replay.sample(k_sample, buffer, inputs.sharing, batch_size, mesh)
                 agents, metrics = learner.update(agents, batch, datum)
-                return agents, metrics["critic_loss"]
+                return agents, jnp.stack([metrics["critic_loss"], metrics["actor_loss"]])
 
-            agents, c_loss = jax.lax.cond(
-                total >= warmup_steps, learn, lambda a: (a, jnp.zeros((n_agents,))), agents
+            agents, step_losses = jax.lax.cond(
+                total >= warmup_steps, learn, lambda a: (a, jnp.zeros((2, n_agents))), agents
             )
             carry = (
                 agents,
@@ -112,7 +113,7 @@ def make_chunk(
                 key,
                 total + 1,
                 ret + reward,
-                loss + c_loss,
+                losses + step_losses,
             )
             return carry, None
 
@@ -126,12 +127,13 @@ def make_chunk(
             key,
             state.total_steps,
             zeros,
-            zeros,
+            jnp.zeros((2, n_agents)),
         )
-        (agents, buffer, _, _, _, key, total, ret, loss), _ = jax.lax.scan(
+        (agents, buffer, _, _, _, key, total, ret, losses), _ = jax.lax.scan(
             step, init, jnp.arange(n_steps)
         )
-        return RunState(agents, buffer, key, total), EpisodeStats(ret, loss / n_steps)
+        critic_loss, actor_loss = losses / n_steps
+        return RunState(agents, buffer, key, total), EpisodeStats(ret, critic_loss, actor_loss)
 
     def reset_terminated(key, terminated, next_obs, env_state, inputs):
         n_agents = terminated.shape[0]

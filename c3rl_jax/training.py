@@ -18,23 +18,25 @@ from tqdm.auto import tqdm
 
 from c3rl_jax import agent_mesh, compile_cache, replay
 from c3rl_jax.adaptive import MODEL_FILE, rebuild_sharing
-from c3rl_jax.checkpoint import RESUMABLE_CHANGES, Checkpointer, check_compatible
-from c3rl_jax.config import TrainConfig
+from c3rl_jax.checkpoint import Checkpointer, check_compatible
+from c3rl_jax.config import RESUMABLE_CHANGES, TrainConfig
 from c3rl_jax.errors import ConfigError, check
+from c3rl_jax.exploration import noise_scale
 from c3rl_jax.guards import check_finite
 from c3rl_jax.interrupts import StopRequests, TrainingInterrupted
 from c3rl_jax.learners import Learner, LearnerState, make_learner
 from c3rl_jax.memory import check_fits, learner_bytes_per_agent, replay_bytes_per_agent
+from c3rl_jax.metrics import METRICS_FILE, MetricsLog, episode_rows
 from c3rl_jax.population import Population, broadcast_params
 from c3rl_jax.replay import ReplayBuffer
 from c3rl_jax.results import RESULT_FILES, Results, atomic_write
-from c3rl_jax.rollout import ChunkInputs, RunState, make_chunk
+from c3rl_jax.rollout import ChunkInputs, EpisodeStats, RunState, make_chunk
 from c3rl_jax.sharing import get_sharing
 from c3rl_jax.tasks import get_task
 
 PROFILED_CHUNKS = 3  # chunks traced by jax.profiler when config.profile_dir is set
 # What a run writes into its output folder (a new run refuses a folder holding any of them)
-RUN_FILES = (*RESULT_FILES, MODEL_FILE, "checkpoints")
+RUN_FILES = (*RESULT_FILES, MODEL_FILE, METRICS_FILE, "tensorboard", "checkpoints")
 
 
 @dataclasses.dataclass
@@ -88,7 +90,7 @@ def train(
     population: a `Population` (params with leaves [N], groups [N]); default: the task's own.
     sharing_matrix: P [N, N] for `sharing="custom"` (rows sum to 1).
     resume: a run directory to continue from its latest checkpoint; `config` may then be None
-        (the saved one is used) or may differ from it only in `checkpoint.RESUMABLE_CHANGES`
+        (the saved one is used) or may differ from it only in `config.RESUMABLE_CHANGES`
         (episodes, progress, checkpoint_every, profile_dir, devices, distributed,
         compile_cache).
     initial_agents, initial_buffer: start from these learners (leaves [N, ...]) and this replay
@@ -162,13 +164,15 @@ def saved_config(run_dir: str) -> TrainConfig:
 @dataclasses.dataclass
 class SavedRun:
     """A run restored from its latest checkpoint on one device: the config, the environment
-    and learner it used, the RunState (agents, replay buffer) and env params [N]."""
+    and learner it used, the RunState (agents, replay buffer), env params [N] and the agents'
+    true groups [N]."""
 
     config: TrainConfig
     env: object
     learner: Learner
     state: RunState
     env_params: object
+    groups: np.ndarray
 
 
 def load_run(run_dir: str) -> SavedRun:
@@ -179,7 +183,7 @@ def load_run(run_dir: str) -> SavedRun:
         return dataclasses.replace(config, progress=False, devices=1, distributed=False).resolved()
 
     _, config, run, env, learner = _from_checkpoint(run_dir, one_device)
-    return SavedRun(config, env, learner, run.state, run.inputs.env_params)
+    return SavedRun(config, env, learner, run.state, run.inputs.env_params, run.groups)
 
 
 def _from_checkpoint(run_dir: str, configure):
@@ -215,12 +219,6 @@ def _build(
     mesh = agent_mesh.make_mesh(config.devices, n_agents)
     n_devices = 1 if mesh is None else mesh.size
     check_fits(n_agents // n_devices, per_agent, jax.devices()[0])
-    if config.progress:
-        print(
-            f"{n_agents} agents x {per_agent / 2**20:.2f} MiB (replay, networks, P) = "
-            f"{n_agents * per_agent / 2**30:.2f} GiB",
-            file=sys.stderr,
-        )
     key_pop, key_init, key_run = jax.random.split(jax.random.PRNGKey(config.seed), 3)
     if population is None:
         population = task.make_population(key_pop, config.n_agents)
@@ -233,6 +231,12 @@ def _build(
     task.validate_params(population.params)
     groups = np.asarray(population.groups)
     sharing = _sharing_matrix(config, groups, sharing_matrix)
+    if config.progress:
+        print(
+            f"{n_agents} agents x {per_agent / 2**20:.2f} MiB (replay, networks, P) = "
+            f"{n_agents * per_agent / 2**30:.2f} GiB",
+            file=sys.stderr,
+        )
     agents = learner.init(key_init, n_agents)
     buffer = replay.init_buffer(n_agents, config.buffer_size, obs_dim, act_dim)
     state = RunState(
@@ -271,56 +275,20 @@ def _initial(name: str, given, fresh):
 
 
 def _placed(run: _Run) -> _Run:
-    """The run's device arrays split by agent over its mesh (P and scalars replicated)."""
-    if run.mesh is None:
-        return run
-    split, copy = agent_mesh.by_agent(run.mesh), agent_mesh.replicated(run.mesh)
-    state, buffer = run.state, run.state.buffer
-    state = RunState(
-        agents=agent_mesh.place(state.agents, split),
-        buffer=buffer._replace(
-            data=agent_mesh.place(buffer.data, split),
-            ptr=agent_mesh.place(buffer.ptr, copy),
-            fill=agent_mesh.place(buffer.fill, split),
-        ),
-        key=agent_mesh.place(state.key, copy),
-        total_steps=agent_mesh.place(state.total_steps, copy),
-    )
-    return dataclasses.replace(run, state=state, inputs=_placed_inputs(run.inputs, run.mesh))
-
-
-def _placed_inputs(inputs: ChunkInputs, mesh) -> ChunkInputs:
-    """Chunk inputs on the mesh: env params and clusters split by agent, P replicated."""
-    if mesh is None:
-        return inputs
-    split, copy = agent_mesh.by_agent(mesh), agent_mesh.replicated(mesh)
-    return ChunkInputs(
-        env_params=agent_mesh.place(inputs.env_params, split),
-        sharing=agent_mesh.place(inputs.sharing, copy),
-        clusters=agent_mesh.place(inputs.clusters, split),
-    )
+    """The run's device arrays on its mesh, by the rule of `agent_mesh.place_agents`."""
+    n_agents = len(run.groups)
+    state = agent_mesh.place_agents(run.state, run.mesh, n_agents)
+    inputs = agent_mesh.place_agents(run.inputs, run.mesh, n_agents)
+    return dataclasses.replace(run, state=state, inputs=inputs)
 
 
 def _loop(config: TrainConfig, run: _Run, env, learner: Learner, checkpointer, start: float):
-    compiled = {}
-    n_agents = config.n_agents
+    """Chunks until the run is done or stopped; after each: rebuild P when due, metrics,
+    progress, checkpoint and results."""
     episode_length = env.default_params.max_steps_in_episode
-    last_checkpoint = run.episodes_done
-
-    def results() -> Results:
-        return Results(
-            config=dataclasses.asdict(config),
-            returns=run.returns,
-            sharing_matrices=run.sharing_matrices,
-            sharing_index=run.sharing_index,
-            groups=run.groups,
-            episode_length=episode_length,
-            compile_time=run.compile_time,
-            run_time=run.run_time,
-            wall_time=time.perf_counter() - start,
-            extra={"rebuilds": run.rebuilds},
-        )
-
+    primary = jax.process_index() == 0  # the process that writes files
+    chunks = _Chunks(config, env, learner)
+    log = MetricsLog(config, config.n_agents, run.episodes_done, primary)
     bar = tqdm(
         total=config.episodes,
         initial=run.episodes_done,
@@ -328,65 +296,103 @@ def _loop(config: TrainConfig, run: _Run, env, learner: Learner, checkpointer, s
         disable=not config.progress,
         desc=f"{config.task} {config.sharing}",
     )
-    adaptive = get_sharing(config.sharing).rebuilt
-    chunks_run = 0
+    last_checkpoint = run.episodes_done
     with StopRequests() as stop:
         while run.episodes_done < config.episodes and stop.received is None:
-            n_episodes = _chunk_length(config, run.episodes_done)
-            if n_episodes not in compiled:
-                t0 = time.perf_counter()
-                chunk = make_chunk(
-                    env, learner, config.explore, config.warmup_steps, n_episodes, run.mesh
-                )
-                compiled[n_episodes] = (
-                    jax.jit(chunk, donate_argnums=0).lower(run.state, run.inputs).compile()
-                )
-                run.compile_time += time.perf_counter() - t0
-            profiling = config.profile_dir is not None and chunks_run < PROFILED_CHUNKS
-            if profiling and chunks_run == 0:
-                jax.profiler.start_trace(config.profile_dir, create_perfetto_trace=True)
-            t0 = time.perf_counter()
-            state, stats, params_finite = compiled[n_episodes](run.state, run.inputs)
-            stats, params_finite = agent_mesh.to_host((stats, params_finite))  # waits for it
-            chunk_returns = stats.returns  # [E, N]
-            run.run_time += time.perf_counter() - t0
-            chunks_run += 1
-            if profiling and (
-                chunks_run == PROFILED_CHUNKS or run.episodes_done + n_episodes >= config.episodes
-            ):
-                jax.profiler.stop_trace()
-            check_finite(run.episodes_done, chunk_returns, stats.critic_loss, params_finite)
-            run.state = state
-            run.returns = np.concatenate([run.returns, chunk_returns.T], axis=1)
-            run.sharing_index = np.concatenate(
-                [run.sharing_index, np.full(n_episodes, len(run.sharing_matrices) - 1, np.int32)]
-            )
-            if adaptive and run.episodes_done % config.rebuild_every == 0:
-                _rebuild(config, run, episode_length)
-            steps = n_agents * episode_length * n_episodes
-            bar.update(n_episodes)
+            first, used = run.episodes_done, run.sharing_matrices[-1]
+            stats, seconds = chunks.run(run, _chunk_length(config, first))
+            rebuild = _rebuild(config, run, episode_length) if _rebuild_due(config, run) else None
+            steps_per_s = stats.returns.size * episode_length / seconds
+            scales = [noise_scale(config.explore, e) for e in range(first, run.episodes_done)]
+            log.write(episode_rows(first, *stats, scales, used, steps_per_s, rebuild))
+            bar.update(run.episodes_done - first)
             bar.set_postfix(
-                mean_return=f"{chunk_returns[-1].mean():.1f}",
-                steps_per_s=f"{steps / (time.perf_counter() - t0):.0f}",
+                mean_return=f"{stats.returns[-1].mean():.1f}", steps_per_s=f"{steps_per_s:.0f}"
             )
+            results = _results(config, run, episode_length, start)
             due = run.episodes_done - last_checkpoint >= config.checkpoint_every
             finished = run.episodes_done == config.episodes or stop.received is not None
             if checkpointer is not None and (due or finished):
-                meta = {
-                    **results().meta(),
-                    "n_sharing_matrices": len(run.sharing_matrices),
-                    "carry_shapes": run.carry_shapes(),
-                }
-                checkpointer.save(run.episodes_done, run.checkpoint_tree(), meta)
+                _checkpoint(checkpointer, run, results)
                 last_checkpoint = run.episodes_done
-            if config.out_dir is not None and jax.process_index() == 0:
-                results().save(config.out_dir)
+            if config.out_dir is not None and primary:
+                results.save(config.out_dir)
     bar.close()
+    log.close()
+    results = _results(config, run, episode_length, start)
     if stop.received is not None and run.episodes_done < config.episodes:
         raise TrainingInterrupted(
-            _interrupted_message(config, run, checkpointer, stop.received), results()
+            _interrupted_message(config, run, checkpointer, stop.received), results
         )
-    return results()
+    return results
+
+
+def _checkpoint(checkpointer: Checkpointer, run: _Run, results: Results) -> None:
+    meta = {
+        **results.meta(),
+        "n_sharing_matrices": len(run.sharing_matrices),
+        "carry_shapes": run.carry_shapes(),
+    }
+    checkpointer.save(run.episodes_done, run.checkpoint_tree(), meta)
+
+
+def _results(config: TrainConfig, run: _Run, episode_length: int, start: float) -> Results:
+    return Results(
+        config=dataclasses.asdict(config),
+        returns=run.returns,
+        sharing_matrices=run.sharing_matrices,
+        sharing_index=run.sharing_index,
+        groups=run.groups,
+        episode_length=episode_length,
+        compile_time=run.compile_time,
+        run_time=run.run_time,
+        wall_time=time.perf_counter() - start,
+        extra={"rebuilds": run.rebuilds},
+    )
+
+
+class _Chunks:
+    """The run's jitted chunks, compiled once per length; the first PROFILED_CHUNKS traced
+    when config.profile_dir is set."""
+
+    def __init__(self, config: TrainConfig, env, learner: Learner):
+        self.config, self.env, self.learner = config, env, learner
+        self.compiled = {}
+        self.ran = 0
+
+    def run(self, run: _Run, n_episodes: int) -> tuple[EpisodeStats, float]:
+        """Run the next `n_episodes` of `run` (its state, history and timings updated); the
+        chunk's stats (host arrays [E, N]) and its seconds. DivergenceError if non-finite."""
+        config = self.config
+        if n_episodes not in self.compiled:
+            t0 = time.perf_counter()
+            chunk = make_chunk(
+                self.env, self.learner, config.explore, config.warmup_steps, n_episodes, run.mesh
+            )
+            lowered = jax.jit(chunk, donate_argnums=0).lower(run.state, run.inputs)
+            self.compiled[n_episodes] = lowered.compile()
+            run.compile_time += time.perf_counter() - t0
+        profiling = config.profile_dir is not None and self.ran < PROFILED_CHUNKS
+        if profiling and self.ran == 0:
+            jax.profiler.start_trace(config.profile_dir, create_perfetto_trace=True)
+        t0 = time.perf_counter()
+        state, stats, params_finite = self.compiled[n_episodes](run.state, run.inputs)
+        stats, params_finite = agent_mesh.to_host((stats, params_finite))  # waits for it
+        seconds = time.perf_counter() - t0
+        self.ran += 1
+        last = run.episodes_done + n_episodes >= config.episodes
+        if profiling and (self.ran == PROFILED_CHUNKS or last):
+            jax.profiler.stop_trace()
+        check_finite(run.episodes_done, stats.returns, stats.critic_loss, params_finite)
+        run.state, run.run_time = state, run.run_time + seconds
+        run.returns = np.concatenate([run.returns, stats.returns.T], axis=1)
+        index = np.full(n_episodes, len(run.sharing_matrices) - 1, np.int32)
+        run.sharing_index = np.concatenate([run.sharing_index, index])
+        return stats, seconds
+
+
+def _rebuild_due(config: TrainConfig, run: _Run) -> bool:
+    return get_sharing(config.sharing).rebuilt and run.episodes_done % config.rebuild_every == 0
 
 
 def _chunk_length(config: TrainConfig, done: int) -> int:
@@ -397,8 +403,9 @@ def _chunk_length(config: TrainConfig, done: int) -> int:
     return n
 
 
-def _rebuild(config: TrainConfig, run: _Run, episode_length: int) -> None:
-    """Refit the sharing matrix from recent data (host side); P goes back in as an array."""
+def _rebuild(config: TrainConfig, run: _Run, episode_length: int) -> dict:
+    """Refit the sharing matrix from recent data (host side); P goes back in as an array.
+    Returns the rebuild's record (also appended to run.rebuilds)."""
     key = jax.random.fold_in(jax.random.PRNGKey(config.seed), run.episodes_done)
     rebuild = rebuild_sharing(
         run.state.buffer,
@@ -414,7 +421,7 @@ def _rebuild(config: TrainConfig, run: _Run, episode_length: int) -> None:
     )
     if rebuild is None:
         run.rebuilds.append({"episode": run.episodes_done, "failed": True})
-        return
+        return run.rebuilds[-1]
     run.rebuilds.append(rebuild.record)
     run.carry = rebuild.carry
     if config.out_dir is not None and jax.process_index() == 0:
@@ -423,8 +430,9 @@ def _rebuild(config: TrainConfig, run: _Run, episode_length: int) -> None:
     inputs = run.inputs._replace(
         sharing=jnp.asarray(rebuild.sharing), clusters=jnp.asarray(rebuild.labels, jnp.int32)
     )
-    run.inputs = _placed_inputs(inputs, run.mesh)  # only the new P and labels move
+    run.inputs = agent_mesh.place_agents(inputs, run.mesh, len(run.groups))
     run.sharing_matrices = np.concatenate([run.sharing_matrices, rebuild.sharing[None]])
+    return rebuild.record
 
 
 def _interrupted_message(config, run, checkpointer, signal_name: str) -> str:

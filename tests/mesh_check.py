@@ -42,14 +42,16 @@ for mode in SHARING_MODES:
 
 config = TrainConfig(task="ar", n_agents=N_AGENTS, devices=4, progress=False).resolved()
 run, _, _ = _build(config, None, None)
-out["specs"] = {
-    "obs": str(run.state.buffer.data.obs.sharding.spec),
-    "obs_shard_shape": list(run.state.buffer.data.obs.sharding.shard_shape((N_AGENTS, 300, 2))),
-    "actor_leaf": str(jax.tree.leaves(run.state.agents)[0].sharding.spec),
-    "sharing": str(run.inputs.sharing.sharding.spec),
-    "ptr": str(run.state.buffer.ptr.sharding.spec),
-    "env_params": str(jax.tree.leaves(run.inputs.env_params)[0].sharding.spec),
-}
+out["specs"] = [  # every leaf of the run's state and chunk inputs: shape, where it lives
+    {
+        "path": jax.tree_util.keystr(path),
+        "shape": list(leaf.shape),
+        "spec": str(leaf.sharding.spec),
+        "shard_shape": list(leaf.sharding.shard_shape(leaf.shape)),
+    }
+    for tree in (run.state, run.inputs)
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]
+]
 
 mesh = make_mesh(4, N_AGENTS)
 k1, k2, k3 = jax.random.split(jax.random.key(0), 3)

@@ -2,13 +2,16 @@
 
 import dataclasses
 import json
+import subprocess
+import sys
+import typing
 
+import numpy as np
 import pytest
 
 from c3rl_jax import ConfigError, Results, TrainConfig
-from c3rl_jax.checkpoint import RESUMABLE_CHANGES
 from c3rl_jax.cli import build_parser, given_settings, main, train_config
-from c3rl_jax.config import TUNABLE_DEFAULTS
+from c3rl_jax.config import RESUMABLE_CHANGES, TUNABLE_DEFAULTS
 
 FIELDS = dataclasses.fields(TrainConfig)
 
@@ -125,3 +128,122 @@ def test_resume_keeps_checkpoint_every_and_profile_and_refuses_other_changes(tmp
 def test_unknown_config_fields_from_python_name_the_field():
     with pytest.raises(ConfigError, match=r"config fields=\['agents'\] is invalid"):
         TrainConfig.from_fields({"agents": 3})
+
+
+def _bad_spellings(f: dataclasses.Field) -> list[str]:
+    """Command-line values every one of which the field must refuse."""
+    kinds = {a for a in typing.get_args(f.type) if a is not type(None)} or {f.type}
+    if f.name in ("out_dir", "profile_dir"):
+        return []  # any path is a valid folder name
+    if f.name == "hidden":
+        return ["a,b", "0", "8,-4", ""]
+    if f.name == "compile_cache":
+        return [""]
+    if str in kinds:
+        return ["nope", "PENDULUM"]
+    if int in kinds:
+        return ["x", "1.5", "1e3"] + ([] if f.name == "seed" else ["-1"])
+    if float in kinds:
+        return ["x", "nan", "inf", "-1"]
+    return []
+
+
+BAD_LINES = [
+    ["train", _flag(f), value] for f in FIELDS if f.type is not bool for value in _bad_spellings(f)
+]
+BAD_LINES += [["train", _flag(f) + "=1"] for f in FIELDS if f.type is bool]
+BAD_LINES += [
+    [],
+    ["nope"],
+    ["train", "--nope"],
+    ["train", "--agents"],
+    ["train", "--sharing", "custom"],
+    ["train", "--sharing", "individual", "--mechanism", "agent_gp"],
+    ["train", "--task", "ar", "--reward", "nope"],
+    ["train", "--sharing", "custom", "--sharing-matrix", "missing.csv"],
+    ["train", "--resume", "missing-run"],
+    ["train", "--resume", "missing-run", "--agents", "3"],
+    ["eval"],
+    ["eval", "missing-run"],
+    ["eval", "missing-run", "--episodes", "x"],
+    ["plot"],
+    ["plot", "missing-run"],
+    ["render", "missing-run"],
+    ["render", "missing-run", "--agent", "x"],
+    ["transfer"],
+    ["transfer", "--run", "missing-run"],
+    ["transfer", "--run", "missing-run", "--param", "w"],
+]
+
+
+@pytest.mark.parametrize("argv", BAD_LINES, ids=" ".join)
+def test_every_bad_command_line_is_a_one_line_error_with_exit_2(argv, capsys, tmp_path):
+    try:
+        code = main(argv)
+    except SystemExit as exit_info:  # argparse's own errors
+        code = exit_info.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("c3rl") and "error: " in err, err
+    assert "Traceback" not in err
+
+
+def test_a_non_numeric_sharing_matrix_is_a_one_line_error(tmp_path, capsys):
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    argv = ["train", "--sharing", "custom", "--sharing-matrix", str(tmp_path / "bad.csv")]
+    assert main([*argv, "--agents", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "sharing_matrix=" in err and "matrix of numbers" in err
+
+
+BUILT_IN_NAMES = """
+import json
+from c3rl_jax.causal.methods import mechanism_names
+from c3rl_jax.exploration import MEAN_DRAWS, MODES
+from c3rl_jax.learners import learner_names
+from c3rl_jax.sharing import sharing_names
+from c3rl_jax.tasks import task_names
+print(json.dumps({"task": task_names(), "sharing": sharing_names(),
+    "mechanism": mechanism_names(), "learner": learner_names(), "exploration": MODES,
+    "mean_draws": MEAN_DRAWS}))
+"""
+
+
+def test_help_lists_every_built_in_name():
+    """In a fresh process: other tests register names of their own."""
+    done = subprocess.run([sys.executable, "-c", BUILT_IN_NAMES], capture_output=True, check=True)
+    helps = {f.name: f.metadata["help"] for f in FIELDS}
+    for field, allowed in json.loads(done.stdout).items():
+        missing = [name for name in allowed if name not in helps[field]]
+        assert not missing, f"{field}'s help does not name {missing}"
+
+
+def test_help_imports_no_jax():
+    code = "import sys, c3rl_jax.cli as c; c.build_parser(); print('jax' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_the_summary_shows_each_agents_cluster_and_data_sources(capsys):
+    from c3rl_jax.cli import print_agents
+
+    p = np.array([[0.5, 0.5, 0.0], [0.25, 0.25, 0.5], [0.0, 0.0, 1.0]], np.float32)
+    record = {"episode": 5, "n_clusters": 2, "ari": 0.5, "labels": [0, 1, 1]}
+    results = Results(
+        config={},
+        returns=np.zeros((3, 5)),
+        sharing_matrices=np.stack([np.eye(3), p]),
+        sharing_index=np.zeros(5, np.int32),
+        groups=np.array([0, 0, 1]),
+        episode_length=200,
+        compile_time=0.0,
+        run_time=1.0,
+        wall_time=1.0,
+        extra={"rebuilds": [record]},
+    )
+    print_agents(results)
+    lines = capsys.readouterr().out.splitlines()
+    assert "episode 5): 2 clusters, ARI 0.50" in lines[1]
+    # agent 1: half its rows from agents 0 and 1 (its group); 1 / (1/16 + 1/16 + 1/4) sources
+    assert lines[4].split() == ["1", "0", "1", "50%", "2.7"]
+    assert lines[3].split() == ["0", "0", "0", "100%", "2.0"]

@@ -16,7 +16,7 @@ from conftest import TINY
 from c3rl_jax import ConfigError, Results, Task, custom_population, get_task, register_task, train
 from c3rl_jax.checkpoint import CheckpointError
 from c3rl_jax.envs.pendulum import WindyPendulum
-from c3rl_jax.guards import DivergenceError
+from c3rl_jax.errors import DivergenceError
 
 
 @pytest.mark.parametrize(
