@@ -175,3 +175,16 @@ def test_silhouette_rule_keeps_the_previous_k_unless_another_wins_by_the_margin(
     assert kept == (other if scores[best] <= scores[other] + K_MARGIN else best)
     same = fit_gmm(theta, range(1, 7), criterion="silhouette", previous_k=best).n_components
     assert same == best
+
+
+def test_cluster_agents_uses_the_criterion_it_is_given():
+    """On 20 evenly spread 1-D latents BIC picks one component and the silhouette rule two;
+    cluster_agents must follow the criterion asked for."""
+    theta = np.linspace(0.0, 1.0, 20)[:, None]
+    ids = np.arange(20)
+    chosen = {}
+    for criterion in ("bic", "silhouette"):
+        chosen[criterion] = fit_gmm(theta, range(1, 7), criterion=criterion).n_components
+        found = cluster_agents(theta, ids, 20, None, 6, criterion=criterion).n_components
+        assert found == chosen[criterion], criterion
+    assert chosen == {"bic": 1, "silhouette": 2}

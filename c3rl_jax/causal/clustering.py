@@ -236,7 +236,13 @@ def sharing_from_theta(
     ids = np.asarray(agent_ids)
     check(ids.shape == (theta.shape[0],), "agent_ids.shape", ids.shape, f"({theta.shape[0]},)")
     gmm = fit_gmm(
-        theta, n_components, seed, covariance_type, n_init, criterion, previous_k=previous_k
+        theta,
+        n_components,
+        seed,
+        covariance_type,
+        n_init,
+        criterion=criterion,
+        previous_k=previous_k,
     )
     resp = soft_assignments(gmm, theta)
     V = agent_soft_assignments(resp, ids, n_agents)
