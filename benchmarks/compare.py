@@ -4,7 +4,8 @@ Each run is `train()` with 20 agents, saved under benchmarks/results/compare/TAS
 METHOD/seedS (compare_quick/ for --quick; a run already complete there is skipped, so an
 interrupted suite resumes).
 Writes compare.json, compare.md (table) and, per task and reward mode, a learning-curve PNG,
-plus for c3rl a PNG of the final P and of cluster ARI and K per rebuild (c3rl_jax.plotting).
+plus for c3rl a PNG of the final P and of cluster ARI and K per rebuild
+(c3rl_jax.analysis.plotting).
 
     python -m benchmarks.compare [--quick] [--seeds 5] [--tasks pendulum-dense ...]
 
@@ -22,7 +23,7 @@ import numpy as np
 from scipy import stats
 
 from benchmarks.common import RESULTS_DIR, environment
-from c3rl_jax import plotting
+from c3rl_jax.analysis import plotting
 
 METHODS = {
     "individual": {"sharing": "individual"},

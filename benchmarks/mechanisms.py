@@ -31,9 +31,9 @@ import numpy as np
 
 from benchmarks.common import RESULTS_DIR, write_json
 from c3rl_jax import TrainConfig, custom_population, get_task, train
-from c3rl_jax.adaptive import recent_transitions
 from c3rl_jax.causal import adjusted_rand_index, cluster_agents
 from c3rl_jax.causal.methods import get_mechanism, register_mechanism
+from c3rl_jax.sharing.adaptive import recent_transitions
 from c3rl_jax.training import load_run
 
 TASKS = ("ar", "pendulum", "cartpole_swingup")

@@ -68,8 +68,8 @@ def trained_run(quick: bool):
 
 
 def scratch(run_dir, params: dict, episodes: int, seed: int):
+    from c3rl_jax.analysis.transfer import new_population, scratch_config
     from c3rl_jax.training import load_run, train
-    from c3rl_jax.transfer import new_population, scratch_config
 
     run = load_run(str(run_dir))
     return train(scratch_config(run, episodes, seed, None, False), new_population(run, params))
@@ -82,7 +82,7 @@ def group_component(results, model) -> list[int]:
 
 
 def main(quick: bool = False) -> dict:
-    from c3rl_jax.transfer import load_model, transfer, warm_start
+    from c3rl_jax.analysis.transfer import load_model, transfer, warm_start
 
     start = time.perf_counter()
     threshold = THRESHOLDS[(TASK, REWARD)]

@@ -1,7 +1,7 @@
 """c3rl-jax: causal coordinated concurrent reinforcement learning in JAX.
 
 The public names load on first use, so that a multi-host run can join its cluster
-(`c3rl_jax.agent_mesh.start_distributed()`) before anything starts JAX's backend.
+(`c3rl_jax.runtime.agent_mesh.start_distributed()`) before anything starts JAX's backend.
 """
 
 import importlib
@@ -12,13 +12,13 @@ __version__ = _version("c3rl-jax")
 _HOMES = {
     "ConfigError": "c3rl_jax.errors",
     "Population": "c3rl_jax.population",
-    "Results": "c3rl_jax.results",
+    "Results": "c3rl_jax.runtime.results",
     "SharingMethod": "c3rl_jax.sharing",
     "Task": "c3rl_jax.tasks",
     "TrainConfig": "c3rl_jax.config",
     "custom_population": "c3rl_jax.population",
     "get_task": "c3rl_jax.tasks",
-    "load_policy": "c3rl_jax.policy",
+    "load_policy": "c3rl_jax.analysis.policy",
     "register_sharing": "c3rl_jax.sharing",
     "register_task": "c3rl_jax.tasks",
     "task_names": "c3rl_jax.tasks",

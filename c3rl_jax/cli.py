@@ -17,9 +17,9 @@ import numpy as np
 
 from c3rl_jax.config import RESUMABLE_CHANGES, TUNABLE_DEFAULTS, TrainConfig
 from c3rl_jax.errors import ConfigError, DivergenceError
-from c3rl_jax.interrupts import TrainingInterrupted
-from c3rl_jax.metrics import effective_sources
-from c3rl_jax.results import Results
+from c3rl_jax.runtime.interrupts import TrainingInterrupted
+from c3rl_jax.runtime.metrics import effective_sources
+from c3rl_jax.runtime.results import Results
 
 GROUPS = {
     "run": "run",
@@ -149,7 +149,7 @@ def add_plot_parser(commands) -> None:
 
 
 def plot_command(args: argparse.Namespace) -> None:
-    from c3rl_jax.plotting import plot_runs
+    from c3rl_jax.analysis.plotting import plot_runs
 
     for path in plot_runs(args.runs, args.out, args.threshold):
         print(f"wrote {path}")
@@ -172,8 +172,8 @@ def add_render_parser(commands) -> None:
 
 
 def render_command(args: argparse.Namespace) -> None:
-    from c3rl_jax.policy import load_policy
-    from c3rl_jax.render import render
+    from c3rl_jax.analysis.policy import load_policy
+    from c3rl_jax.analysis.render import render
 
     path = render(load_policy(args.run), args.agent, args.out, args.seed, run_dir=args.run)
     print(f"wrote {path}")
@@ -185,7 +185,7 @@ def params_tag(params: dict[str, float]) -> str:
 
 
 def eval_command(args: argparse.Namespace) -> None:
-    from c3rl_jax.policy import load_policy
+    from c3rl_jax.analysis.policy import load_policy
 
     params = parse_params(args.param)
     result = load_policy(args.run).evaluate(args.episodes, args.seed, params)
@@ -261,8 +261,8 @@ def parse_params(items: list[str]) -> dict[str, float]:
 
 
 def transfer_command(args: argparse.Namespace) -> None:
+    from c3rl_jax.analysis.transfer import transfer, warm_start
     from c3rl_jax.training import saved_config
-    from c3rl_jax.transfer import transfer, warm_start
 
     params = parse_params(args.param)
     if args.task is not None:

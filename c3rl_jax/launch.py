@@ -6,7 +6,7 @@ import sys
 
 def main() -> int:
     if "--distributed" in sys.argv[1:]:
-        from c3rl_jax.agent_mesh import start_distributed
+        from c3rl_jax.runtime.agent_mesh import start_distributed
 
         start_distributed()
     from c3rl_jax.cli import main as cli_main

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import Mesh
 
-from c3rl_jax.agent_mesh import gather_rows
+from c3rl_jax.runtime.agent_mesh import gather_rows
 
 
 class Transition(NamedTuple):

@@ -13,9 +13,9 @@ from jax.sharding import Mesh
 
 from c3rl_jax import replay
 from c3rl_jax.exploration import ExplorationConfig, draw_means, noise_step
-from c3rl_jax.guards import finite_per_agent
 from c3rl_jax.learners import Learner, LearnerState
 from c3rl_jax.replay import ReplayBuffer, Transition
+from c3rl_jax.runtime.guards import finite_per_agent
 
 
 class RunState(NamedTuple):

@@ -16,22 +16,23 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from c3rl_jax import agent_mesh, compile_cache, replay
-from c3rl_jax.adaptive import MODEL_FILE, rebuild_sharing
-from c3rl_jax.checkpoint import Checkpointer, check_compatible
+from c3rl_jax import replay
 from c3rl_jax.config import RESUMABLE_CHANGES, TrainConfig
 from c3rl_jax.errors import ConfigError, check
 from c3rl_jax.exploration import noise_scale
-from c3rl_jax.guards import check_finite
-from c3rl_jax.interrupts import StopRequests, TrainingInterrupted
 from c3rl_jax.learners import Learner, LearnerState, make_learner
-from c3rl_jax.memory import check_fits, learner_bytes_per_agent, replay_bytes_per_agent
-from c3rl_jax.metrics import METRICS_FILE, MetricsLog, episode_rows
 from c3rl_jax.population import Population, broadcast_params
 from c3rl_jax.replay import ReplayBuffer
-from c3rl_jax.results import RESULT_FILES, Results, atomic_write
 from c3rl_jax.rollout import ChunkInputs, EpisodeStats, RunState, make_chunk
+from c3rl_jax.runtime import agent_mesh, compile_cache
+from c3rl_jax.runtime.checkpoint import Checkpointer, check_compatible
+from c3rl_jax.runtime.guards import check_finite
+from c3rl_jax.runtime.interrupts import StopRequests, TrainingInterrupted
+from c3rl_jax.runtime.memory import check_fits, learner_bytes_per_agent, replay_bytes_per_agent
+from c3rl_jax.runtime.metrics import METRICS_FILE, MetricsLog, episode_rows
+from c3rl_jax.runtime.results import RESULT_FILES, Results, atomic_write
 from c3rl_jax.sharing import get_sharing
+from c3rl_jax.sharing.adaptive import MODEL_FILE, rebuild_sharing
 from c3rl_jax.tasks import get_task
 
 PROFILED_CHUNKS = 3  # chunks traced by jax.profiler when config.profile_dir is set

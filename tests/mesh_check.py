@@ -11,9 +11,9 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from c3rl_jax import TrainConfig, train  # noqa: E402
-from c3rl_jax.agent_mesh import gather_rows, make_mesh  # noqa: E402
 from c3rl_jax.config import SHARING_MODES  # noqa: E402
 from c3rl_jax.errors import ConfigError  # noqa: E402
+from c3rl_jax.runtime.agent_mesh import gather_rows, make_mesh  # noqa: E402
 from c3rl_jax.training import _build  # noqa: E402
 
 N_AGENTS = 8

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from c3rl_jax import train
-from c3rl_jax.adaptive import recent_transitions
 from c3rl_jax.causal import methods
 from c3rl_jax.replay import Transition, add, init_buffer
+from c3rl_jax.sharing.adaptive import recent_transitions
 
 
 def adaptive_config(tiny_config, sharing):
@@ -126,7 +126,7 @@ def test_rebuild_samples_come_from_the_window(tiny_config, tmp_path, window):
 
 
 def test_rebuild_draws_are_distinct_uniform_and_compile_once_for_every_window():
-    from c3rl_jax.adaptive import _distinct_ages
+    from c3rl_jax.sharing.adaptive import _distinct_ages
 
     counts, compiled = np.zeros(40), _distinct_ages._cache_size()
     for i, window in enumerate([40, 39, 25, 40, 33] * 40):

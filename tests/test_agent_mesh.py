@@ -11,9 +11,9 @@ import pytest
 from jax.sharding import PartitionSpec
 
 from c3rl_jax import Results
-from c3rl_jax.agent_mesh import make_mesh
 from c3rl_jax.config import SHARING_MODES
 from c3rl_jax.errors import ConfigError
+from c3rl_jax.runtime.agent_mesh import make_mesh
 
 ADAPTIVE = ("c3rl", "sysid")
 
@@ -124,7 +124,7 @@ def test_two_processes_train_like_one(tmp_path):
 def test_distributed_after_jax_started_is_a_clear_error():
     import jax.numpy as jnp
 
-    from c3rl_jax.agent_mesh import start_distributed
+    from c3rl_jax.runtime.agent_mesh import start_distributed
 
     jnp.zeros(1).block_until_ready()  # the backend is up
     with pytest.raises(ConfigError, match="before importing"):

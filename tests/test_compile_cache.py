@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from c3rl_jax import ConfigError, TrainConfig
-from c3rl_jax.compile_cache import ENV_VAR, cache_dir
+from c3rl_jax.runtime.compile_cache import ENV_VAR, cache_dir
 
 
 def test_cache_directory_follows_the_setting_and_environment(monkeypatch, tmp_path):

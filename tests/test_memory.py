@@ -4,8 +4,8 @@ import pytest
 from c3rl_jax import ConfigError, TrainConfig, train
 from c3rl_jax.learners import make_learner
 from c3rl_jax.learners.td3 import TD3Config
-from c3rl_jax.memory import check_fits, learner_bytes_per_agent, replay_bytes_per_agent
 from c3rl_jax.replay import init_buffer
+from c3rl_jax.runtime.memory import check_fits, learner_bytes_per_agent, replay_bytes_per_agent
 
 
 def tree_bytes(tree) -> int:

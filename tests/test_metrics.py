@@ -11,7 +11,7 @@ import pytest
 from conftest import TINY
 
 from c3rl_jax import ConfigError, TrainConfig, train
-from c3rl_jax.metrics import MetricsLog, columns, effective_sources
+from c3rl_jax.runtime.metrics import MetricsLog, columns, effective_sources
 
 tensorboardX = pytest.importorskip("tensorboardX")
 

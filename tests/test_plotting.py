@@ -1,4 +1,4 @@
-"""c3rl_jax.plotting: the curve arithmetic by hand, the figures written, and the errors."""
+"""c3rl_jax.analysis.plotting: the curve arithmetic by hand, the figures written, and the errors."""
 
 import subprocess
 import sys
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from c3rl_jax import plotting
+from c3rl_jax.analysis import plotting
 from c3rl_jax.errors import ConfigError
-from c3rl_jax.results import Results
+from c3rl_jax.runtime.results import Results
 
 GROUPS = np.array([2, 0, 1, 0, 2, 1])  # 6 agents in 3 groups, not sorted
 EPISODES = 12
@@ -125,7 +125,7 @@ def test_no_matplotlib_on_import_and_no_pyplot():
     code = (
         "import sys, c3rl_jax\n"
         "assert 'matplotlib' not in sys.modules\n"
-        "import c3rl_jax.plotting\n"
+        "import c3rl_jax.analysis.plotting\n"
         "assert 'matplotlib.pyplot' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

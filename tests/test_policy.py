@@ -9,9 +9,9 @@ import pytest
 from conftest import TINY
 
 from c3rl_jax import ConfigError, TrainConfig, load_policy, train
+from c3rl_jax.analysis.evaluation import greedy_returns
+from c3rl_jax.analysis.transfer import new_env_params
 from c3rl_jax.cli import main
-from c3rl_jax.evaluation import greedy_returns
-from c3rl_jax.transfer import new_env_params
 
 
 @pytest.fixture(scope="module")

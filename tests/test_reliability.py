@@ -14,9 +14,9 @@ import pytest
 from conftest import TINY
 
 from c3rl_jax import ConfigError, Results, Task, custom_population, get_task, register_task, train
-from c3rl_jax.checkpoint import CheckpointError
 from c3rl_jax.envs.pendulum import WindyPendulum
 from c3rl_jax.errors import DivergenceError
+from c3rl_jax.runtime.checkpoint import CheckpointError
 
 
 @pytest.mark.parametrize(

@@ -10,10 +10,8 @@ from matplotlib.image import imread
 from PIL import Image
 
 from c3rl_jax import ConfigError, TrainConfig, train
-from c3rl_jax.envs.cartpole_swingup import CartPoleState, CartPoleSwingUp
-from c3rl_jax.envs.pendulum import PendulumState, WindyPendulum
-from c3rl_jax.policy import load_policy
-from c3rl_jax.render import (
+from c3rl_jax.analysis.policy import load_policy
+from c3rl_jax.analysis.render import (
     CARTPOLE_SIZE,
     DPI,
     PENDULUM_SIZE,
@@ -22,6 +20,8 @@ from c3rl_jax.render import (
     pendulum_tip,
     render,
 )
+from c3rl_jax.envs.cartpole_swingup import CartPoleState, CartPoleSwingUp
+from c3rl_jax.envs.pendulum import PendulumState, WindyPendulum
 
 # one episode per run; warm-up under the 100 steps of an ar episode
 TINY_RUN = dict(TINY, episodes=1, warmup_steps=50)

@@ -10,18 +10,18 @@ import pytest
 from conftest import TINY
 
 from c3rl_jax import ConfigError, Results, TrainConfig, custom_population, train
+from c3rl_jax.analysis.evaluation import greedy_returns
+from c3rl_jax.analysis.transfer import load_model, seeded_buffer, transfer, warm_start
 from c3rl_jax.causal import fit_gppom, sharing_from_theta, two_mechanism_data
 from c3rl_jax.causal.mechanisms import MechanismModel
 from c3rl_jax.causal.methods import GPPOMEncoder
 from c3rl_jax.cli import main
 from c3rl_jax.envs.ar import ACTION_COST, AutoregressiveControl
 from c3rl_jax.envs.pendulum import WindyPendulum
-from c3rl_jax.evaluation import greedy_returns
 from c3rl_jax.learners.ddpg import DDPG, DDPGConfig
 from c3rl_jax.population import broadcast_params
 from c3rl_jax.replay import Transition
 from c3rl_jax.training import load_run
-from c3rl_jax.transfer import load_model, seeded_buffer, transfer, warm_start
 
 
 @pytest.fixture(scope="module")

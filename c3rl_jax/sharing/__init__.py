@@ -5,6 +5,8 @@ A `SharingMethod` says what P a run starts with, whether P is then rebuilt from 
 mechanism-inference method by default), the exploration it gets by default, and whether its
 learners are seeded (seed sampling's prior critic and reward noise). Add your own with
 `register_sharing(SharingMethod(...))`.
+
+The rebuilds of P from mechanism fits (c3rl, sysid) live in `c3rl_jax.sharing.adaptive`.
 """
 
 import dataclasses

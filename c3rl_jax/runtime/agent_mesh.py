@@ -48,7 +48,8 @@ def start_distributed() -> None:
     if xla_bridge.backends_are_initialized():
         raise ConfigError(
             "distributed=True is invalid at this point: JAX's backend has already started; "
-            "call c3rl_jax.agent_mesh.start_distributed() (or jax.distributed.initialize()) "
+            "call c3rl_jax.runtime.agent_mesh.start_distributed() "
+            "(or jax.distributed.initialize()) "
             "first thing, before importing c3rl_jax's training modules or running any JAX code"
         )
     given = {}

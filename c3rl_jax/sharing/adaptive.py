@@ -19,12 +19,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from c3rl_jax.agent_mesh import to_host
 from c3rl_jax.causal import adjusted_rand_index, cluster_agents
 from c3rl_jax.causal.clustering import align_mixture
 from c3rl_jax.causal.mechanisms import MechanismModel
 from c3rl_jax.causal.methods import get_mechanism
 from c3rl_jax.replay import ReplayBuffer, Transition
+from c3rl_jax.runtime.agent_mesh import to_host
 
 MODEL_FILE = "mechanisms.npz"  # the latest c3rl fit, saved in the run directory
 

@@ -23,9 +23,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from c3rl_jax.analysis.evaluation import episode
+from c3rl_jax.analysis.plotting import figure, save
 from c3rl_jax.errors import check
-from c3rl_jax.evaluation import episode
-from c3rl_jax.plotting import figure, save
 
 TASKS = ("pendulum", "cartpole_swingup", "ar")
 MAX_FRAMES = 100  # at most this many frames an animation
@@ -71,7 +71,7 @@ def render(
     run_dir: str | Path | None = None,
 ) -> Path:
     """Draw one greedy episode (reset key PRNGKey(seed)) of agent `agent` of `policy` (a
-    `c3rl_jax.policy.Policy`) on its own environment; return the file written.
+    `c3rl_jax.analysis.policy.Policy`) on its own environment; return the file written.
 
     path: .gif or .mp4 for pendulum and cartpole_swingup, .png for ar; default
     `<run_dir>/render-agent<N>.gif` (.png for ar). A `Policy` does not know its folder, so

@@ -18,7 +18,7 @@ from matplotlib.ticker import MaxNLocator
 from scipy import stats
 
 from c3rl_jax.errors import check
-from c3rl_jax.results import Results
+from c3rl_jax.runtime.results import Results
 
 Band = tuple[np.ndarray, np.ndarray, np.ndarray]  # mean, low, high: each [E]
 AGENTS_BAND = "band: 10-90% quantiles over agents"

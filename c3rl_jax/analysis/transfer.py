@@ -26,13 +26,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from c3rl_jax import replay
-from c3rl_jax.adaptive import MODEL_FILE, mechanism_data
+from c3rl_jax.analysis.evaluation import BEHAVIOURS, greedy_returns, policy_transitions
 from c3rl_jax.causal.mechanisms import MechanismModel
 from c3rl_jax.errors import ConfigError, check
-from c3rl_jax.evaluation import BEHAVIOURS, greedy_returns, policy_transitions
 from c3rl_jax.population import Population, broadcast_params
 from c3rl_jax.replay import ReplayBuffer, Transition
-from c3rl_jax.results import Results
+from c3rl_jax.runtime.results import Results
+from c3rl_jax.sharing.adaptive import MODEL_FILE, mechanism_data
 from c3rl_jax.tasks import get_task
 from c3rl_jax.training import SavedRun, load_run, train
 

@@ -11,11 +11,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from c3rl_jax.analysis.evaluation import own_returns
+from c3rl_jax.analysis.transfer import new_env_params
 from c3rl_jax.errors import check, check_int
-from c3rl_jax.evaluation import own_returns
-from c3rl_jax.results import group_summary
+from c3rl_jax.runtime.results import group_summary
 from c3rl_jax.training import SavedRun, load_run
-from c3rl_jax.transfer import new_env_params
 
 
 class Policy:
