@@ -276,27 +276,23 @@ class TrainConfig:
 
     @property
     def learner_config(self) -> "DDPGConfig":
-        """The learner's settings (a `TD3Config` for td3), seed sampling's scales included."""
+        """The learner's settings (a `TD3Config` for td3)."""
         from c3rl_jax.learners.ddpg import DDPGConfig
         from c3rl_jax.learners.td3 import TD3Config
 
-        prior, noise = (0.0, 0.0)
-        if get_sharing(self.sharing).seeded:
-            prior, noise = self.seed_sampling_scales()
         common = DDPGConfig(
-            self.hidden,
-            self.actor_lr,
-            self.critic_lr,
-            self.gamma,
-            self.tau,
-            self.batch_size,
-            prior_scale=prior,
-            reward_noise=noise,
+            self.hidden, self.actor_lr, self.critic_lr, self.gamma, self.tau, self.batch_size
         )
         if self.learner == "td3":
             extra = {"policy_noise": self.policy_noise, "noise_clip": self.noise_clip}
             return TD3Config(**vars(common), **extra, policy_delay=self.policy_delay)
         return common
+
+    @property
+    def seed_sampling(self) -> tuple[float, float] | None:
+        """Seed sampling's (prior weight, reward-noise std) when the sharing method seeds its
+        learners, else None."""
+        return self.seed_sampling_scales() if get_sharing(self.sharing).seeded else None
 
     @property
     def explore(self) -> "ExplorationConfig":

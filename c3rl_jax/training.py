@@ -213,7 +213,9 @@ def _build(
     n_agents = config.n_agents
     obs_dim = env.observation_space(env.default_params).shape[0]
     act_dim = env.action_space(env.default_params).shape[0]
-    learner = make_learner(config.learner, config.learner_config, obs_dim, act_dim)
+    learner = make_learner(
+        config.learner, config.learner_config, obs_dim, act_dim, config.seed_sampling
+    )
     per_agent = replay_bytes_per_agent(config.buffer_size, obs_dim, act_dim)
     per_agent += learner_bytes_per_agent(learner)
     per_agent += 2 * n_agents * 4  # its rows of P and of the P history's first entry

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from c3rl_jax.learners.ddpg import DDPG, DDPGConfig, DDPGState, datum_noise
+from c3rl_jax.learners.seed_sampling import SeededState, SeedSampling
 from c3rl_jax.replay import Transition
 
 LR, TAU, GAMMA = 0.01, 0.1, 0.9
@@ -44,7 +45,7 @@ def unpack(params: dict, agent: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(layer["kernel"][agent], np.float64), np.asarray(layer["bias"][agent])
 
 
-def make_state(ddpg: DDPG, n_agents: int = 1, priors=None, seeds=None) -> DDPGState:
+def make_state(ddpg: DDPG, n_agents: int = 1) -> DDPGState:
     actor, critic = linear(*[ACTOR] * n_agents), linear(*[CRITIC] * n_agents)
     return DDPGState(
         actor=actor,
@@ -53,8 +54,6 @@ def make_state(ddpg: DDPG, n_agents: int = 1, priors=None, seeds=None) -> DDPGSt
         target_critic=linear(*[TARGET_CRITIC] * n_agents),
         actor_opt=jax.vmap(ddpg.actor_tx.init)(actor),
         critic_opt=jax.vmap(ddpg.critic_tx.init)(critic),
-        prior=priors,
-        seed=seeds,
     )
 
 
@@ -157,11 +156,12 @@ def test_targets_move_by_exact_polyak_averaging():
 
 def test_seed_sampling_prior_enters_value_and_target_and_noise_enters_the_target():
     scale, noise = 2.0, 0.5
-    ddpg = ddpg_of(prior_scale=scale, reward_noise=noise)
+    ddpg = ddpg_of()
+    seeded = SeedSampling(ddpg, scale, noise)
     seeds = jax.random.split(jax.random.PRNGKey(7), 2)
-    state = make_state(ddpg, 2, priors=linear(*PRIORS), seeds=seeds)
+    state = SeededState(make_state(ddpg, 2), linear(*PRIORS), seeds)
     datum = jnp.array([[3, 17, 40, 41], [3, 17, 40, 41]], jnp.int32)
-    _, metrics = run_update(ddpg, state, batch_of(2), datum)
+    _, metrics = run_update(seeded, state, batch_of(2), datum)
     for agent, prior in enumerate(PRIORS):
         eps = np.asarray(datum_noise(seeds[agent], datum[agent]), np.float64)
         target = td_target(TERMINATED, R + noise * eps, prior, scale)

@@ -22,8 +22,8 @@ def test_estimates_match_the_bytes_actually_allocated_and_a_hand_count(name):
     n, capacity, obs_dim, act_dim, hidden = 3, 50, 5, 2, (16, 8)
     buffer = init_buffer(n, capacity, obs_dim, act_dim)
     assert replay_bytes_per_agent(capacity, obs_dim, act_dim) * n == tree_bytes(buffer.data)
-    config = TD3Config(hidden=hidden, prior_scale=1.0, reward_noise=0.1)
-    learner = make_learner(name, config, obs_dim, act_dim)
+    config = TD3Config(hidden=hidden)
+    learner = make_learner(name, config, obs_dim, act_dim, seed_sampling=(1.0, 0.1))
     agents = learner.init(jax.random.PRNGKey(0), n)
     assert learner_bytes_per_agent(learner) * n == tree_bytes(agents)
     # by hand: actor x4 (online, target, Adam's two moments), critic x4 per twin, one prior

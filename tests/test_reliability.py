@@ -16,7 +16,7 @@ from conftest import TINY
 from c3rl_jax import ConfigError, Results, Task, custom_population, get_task, register_task, train
 from c3rl_jax.envs.pendulum import WindyPendulum
 from c3rl_jax.errors import DivergenceError
-from c3rl_jax.runtime.checkpoint import CheckpointError
+from c3rl_jax.runtime.checkpoint import Checkpointer, CheckpointError
 
 
 @pytest.mark.parametrize(
@@ -167,3 +167,12 @@ def test_sigint_mid_run_leaves_a_resumable_checkpoint_and_complete_results(tmp_p
     np.testing.assert_array_equal(
         Results.load(out).returns, Results.load(tmp_path / "straight").returns
     )
+
+
+def test_a_checkpoint_of_another_state_layout_is_named_as_such(tmp_path):
+    """A learner state with other fields (as an older version saved) is refused in one line."""
+    checkpointer = Checkpointer(tmp_path)
+    saved = {"agents": {"actor": np.zeros(3), "prior": np.ones(3)}}
+    checkpointer.save(1, saved, {"config": {}})
+    with pytest.raises(CheckpointError, match="laid out as by another version of c3rl-jax"):
+        checkpointer.restore(1, {"agents": {"actor": np.zeros(3)}})

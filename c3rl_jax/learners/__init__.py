@@ -5,7 +5,9 @@ package uses: `init(key, n_agents)` -> a state whose leaves have a leading axis 
 `.actor` holds the policy parameters; `act(state, obs [N, obs_dim])` -> actions [N, act_dim]
 in [-1, 1]; `update(state, batch, datum)` -> (state, {"critic_loss": [N], "actor_loss": [N]});
 `actor` (the policy network, applied to one agent's `.actor` parameters), `config.batch_size`,
-`obs_dim`, `act_dim`. Registered: "ddpg" (`ddpg.DDPG`) and "td3" (`td3.TD3`).
+`obs_dim`, `act_dim`. Registered: "ddpg" (`ddpg.DDPG`) and "td3" (`td3.TD3`); either may be
+wrapped by seed sampling (`seed_sampling.SeedSampling`), which needs `agent_keys`, `critic` and
+`update_one(state, batch, q_prior)` of it.
 """
 
 from typing import Any, Protocol
@@ -14,10 +16,11 @@ import jax
 
 from c3rl_jax.errors import check
 from c3rl_jax.learners.ddpg import DDPG, DDPGConfig, DDPGState
+from c3rl_jax.learners.seed_sampling import SeededState, SeedSampling
 from c3rl_jax.learners.td3 import TD3, TD3Config, TD3State
 from c3rl_jax.replay import Transition
 
-LearnerState = DDPGState | TD3State
+LearnerState = DDPGState | TD3State | SeededState
 LEARNERS = {"ddpg": (DDPG, DDPGConfig), "td3": (TD3, TD3Config)}
 
 
@@ -40,7 +43,11 @@ def learner_names() -> list[str]:
     return sorted(LEARNERS)
 
 
-def make_learner(name: str, config, obs_dim: int, act_dim: int):
-    """The learner `name` with its config (a `DDPGConfig` or `TD3Config`)."""
+def make_learner(
+    name: str, config, obs_dim: int, act_dim: int, seed_sampling: tuple[float, float] | None = None
+):
+    """The learner `name` with its config (a `DDPGConfig` or `TD3Config`), wrapped by seed
+    sampling when given its (prior weight, reward-noise std)."""
     check(name in LEARNERS, "learner", name, f"one of {learner_names()}")
-    return LEARNERS[name][0](config, obs_dim, act_dim)
+    learner = LEARNERS[name][0](config, obs_dim, act_dim)
+    return learner if seed_sampling is None else SeedSampling(learner, *seed_sampling)

@@ -3,9 +3,8 @@
 Actor and critic are flax modules; targets follow by Polyak averaging; both use optax Adam.
 Each agent's update is written for one agent and `jax.vmap`-ed over the population.
 
-Seed sampling (Dimakopoulou, Osband, Van Roy 2018) is two options: `prior_scale > 0` gives each
-agent a fixed random prior network (critic-shaped, never trained) added to its critic, and
-`reward_noise > 0` perturbs every stored datum's reward by noise fixed per (agent, datum).
+An update takes an optional `q_prior(obs, action) -> [B]` added to every Q value: the hook of
+seed sampling's wrapper (`learners.seed_sampling`), which also perturbs the rewards it passes.
 """
 
 from dataclasses import dataclass
@@ -27,8 +26,6 @@ class DDPGConfig:
     gamma: float = 0.99
     tau: float = 0.005
     batch_size: int = 64
-    prior_scale: float = 0.0
-    reward_noise: float = 0.0
 
 
 class Actor(nn.Module):
@@ -67,8 +64,6 @@ class DDPGState(NamedTuple):
     target_critic: dict
     actor_opt: optax.OptState
     critic_opt: optax.OptState
-    prior: dict | None = None  # frozen prior critic (seed sampling), else None
-    seed: jax.Array | None = None  # per-agent key of the fixed reward noise, else None
 
 
 def datum_noise(seed: jax.Array, datum: jax.Array) -> jax.Array:
@@ -96,12 +91,19 @@ class DDPG:
         """Independently initialised agents, leaves [N, ...], each leaf its own buffer."""
         return jax.jit(jax.vmap(self._init_one))(jax.random.split(key, n_agents))
 
+    KEYS = ("actor", "critic", "prior", "seed")  # what one agent's key splits into
+
+    def agent_keys(self, key: jax.Array) -> dict:
+        """One agent's key split into the named keys of KEYS; "prior" and "seed" are seed
+        sampling's (its wrapper draws them from the same split, so a seed gives the same
+        agents with and without it)."""
+        return dict(zip(self.KEYS, jax.random.split(key, len(self.KEYS)), strict=True))
+
     def _init_one(self, key: jax.Array) -> DDPGState:
-        k_actor, k_critic, k_prior, k_seed = jax.random.split(key, 4)
+        keys = self.agent_keys(key)
         obs, action = jnp.zeros((self.obs_dim,)), jnp.zeros((self.act_dim,))
-        actor = self.actor.init(k_actor, obs)
-        critic = self.critic.init(k_critic, obs, action)
-        cfg = self.config
+        actor = self.actor.init(keys["actor"], obs)
+        critic = self.critic.init(keys["critic"], obs, action)
         return DDPGState(
             actor=actor,
             critic=critic,
@@ -109,25 +111,16 @@ class DDPG:
             target_critic=critic,
             actor_opt=self.actor_tx.init(actor),
             critic_opt=self.critic_tx.init(critic),
-            prior=self.critic.init(k_prior, obs, action) if cfg.prior_scale > 0 else None,
-            seed=k_seed if cfg.reward_noise > 0 else None,
         )
 
-    def with_prior(self, q: jax.Array, prior: dict | None, obs: jax.Array, action: jax.Array):
-        """q [...] plus the scaled prior network's output under seed sampling (else q)."""
-        if prior is None:
-            return q
-        return q + self.config.prior_scale * self.critic.apply(prior, obs, action)
+    @staticmethod
+    def with_prior(q: jax.Array, q_prior, obs: jax.Array, action: jax.Array):
+        """q [...] plus q_prior(obs, action) when given (seed sampling's prior), else q."""
+        return q if q_prior is None else q + q_prior(obs, action)
 
-    def q_value(self, critic: dict, prior: dict | None, obs: jax.Array, action: jax.Array):
-        """The critic's Q [...], plus the scaled prior network's output under seed sampling."""
-        return self.with_prior(self.critic.apply(critic, obs, action), prior, obs, action)
-
-    def reward(self, state, batch: Transition, datum: jax.Array) -> jax.Array:
-        """The batch's rewards [B], plus seed sampling's fixed per-datum noise."""
-        if state.seed is None:
-            return batch.reward
-        return batch.reward + self.config.reward_noise * datum_noise(state.seed, datum)
+    def q_value(self, critic: dict, obs: jax.Array, action: jax.Array, q_prior=None):
+        """The critic's Q [...], plus q_prior(obs, action) when given."""
+        return self.with_prior(self.critic.apply(critic, obs, action), q_prior, obs, action)
 
     def actor_step(self, state, q_fn, obs: jax.Array):
         """One Adam step of the actor up q_fn(obs, action) [B]: (actor, actor_opt, loss)."""
@@ -147,20 +140,21 @@ class DDPG:
         self, state: DDPGState, batch: Transition, datum: jax.Array
     ) -> tuple[DDPGState, dict]:
         """One critic and one actor step per agent; batch leaves [N, B, ...]; datum [N, B] the
-        rows' slot ids (they fix each datum's reward noise under seed sampling)."""
-        return jax.vmap(self._update_one)(state, batch, datum)
+        rows' slot ids (unused here: seed sampling's wrapper fixes reward noise by them)."""
+        return jax.vmap(self.update_one)(state, batch)
 
-    def _update_one(
-        self, state: DDPGState, batch: Transition, datum: jax.Array
+    def update_one(
+        self, state: DDPGState, batch: Transition, q_prior=None
     ) -> tuple[DDPGState, dict]:
+        """One agent's update on batch leaves [B, ...], every Q plus q_prior when given."""
         cfg = self.config
         next_action = self.actor.apply(state.target_actor, batch.next_obs)
-        next_q = self.q_value(state.target_critic, state.prior, batch.next_obs, next_action)
-        target = self.reward(state, batch, datum) + cfg.gamma * (1.0 - batch.terminated) * next_q
+        next_q = self.q_value(state.target_critic, batch.next_obs, next_action, q_prior)
+        target = batch.reward + cfg.gamma * (1.0 - batch.terminated) * next_q
         target = jax.lax.stop_gradient(target)
 
         def critic_loss(params):
-            q = self.q_value(params, state.prior, batch.obs, batch.action)
+            q = self.q_value(params, batch.obs, batch.action, q_prior)
             return jnp.mean((q - target) ** 2)
 
         c_loss, c_grad = jax.value_and_grad(critic_loss)(state.critic)
@@ -168,7 +162,7 @@ class DDPG:
         critic = optax.apply_updates(state.critic, c_updates)
 
         actor, actor_opt, a_loss = self.actor_step(
-            state, lambda obs, a: self.q_value(critic, state.prior, obs, a), batch.obs
+            state, lambda obs, a: self.q_value(critic, obs, a, q_prior), batch.obs
         )
         new_state = DDPGState(
             actor=actor,
@@ -177,7 +171,5 @@ class DDPG:
             target_critic=polyak(cfg.tau, state.target_critic, critic),
             actor_opt=actor_opt,
             critic_opt=critic_opt,
-            prior=state.prior,
-            seed=state.seed,
         )
         return new_state, {"critic_loss": c_loss, "actor_loss": a_loss}

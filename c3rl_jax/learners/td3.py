@@ -4,8 +4,7 @@ agent axis, as in `ddpg`.
 Three changes to DDPG: twin critics, the target taking the smaller of their target values;
 target policy smoothing, clipped Gaussian noise on the target action; and delayed updates,
 the actor and all targets moving once every `policy_delay` critic steps. Seed sampling's
-options (a fixed prior network added to both critics, fixed per-datum reward noise) work as
-in DDPG.
+wrapper adds its prior to both critics, as `q_prior` (see `ddpg`).
 """
 
 from dataclasses import dataclass
@@ -40,20 +39,20 @@ class TD3State(NamedTuple):
     critic_opt: optax.OptState
     step: jax.Array  # critic steps taken
     key: jax.Array  # per-agent key of the target smoothing noise (folded with `step`)
-    prior: dict | None = None  # frozen prior critic (seed sampling), else None
-    seed: jax.Array | None = None  # per-agent key of the fixed reward noise, else None
 
 
 class TD3(DDPG):
     """Batched TD3: DDPG's networks, `init`, `act` and `update` (mapped over the agent
     axis), with its own per-agent state and update."""
 
+    KEYS = ("actor", "critic", "prior", "seed", "noise")
+
     def _init_one(self, key: jax.Array) -> TD3State:
-        k_actor, k_critic, k_prior, k_seed, k_noise = jax.random.split(key, 5)
+        keys = self.agent_keys(key)
         obs, action = jnp.zeros((self.obs_dim,)), jnp.zeros((self.act_dim,))
-        actor = self.actor.init(k_actor, obs)
-        critic = jax.vmap(lambda k: self.critic.init(k, obs, action))(jax.random.split(k_critic))
-        cfg = self.config
+        actor = self.actor.init(keys["actor"], obs)
+        twins = jax.random.split(keys["critic"])
+        critic = jax.vmap(lambda k: self.critic.init(k, obs, action))(twins)
         return TD3State(
             actor=actor,
             critic=critic,
@@ -62,15 +61,13 @@ class TD3(DDPG):
             actor_opt=self.actor_tx.init(actor),
             critic_opt=self.critic_tx.init(critic),
             step=jnp.zeros((), jnp.int32),
-            key=k_noise,
-            prior=self.critic.init(k_prior, obs, action) if cfg.prior_scale > 0 else None,
-            seed=k_seed if cfg.reward_noise > 0 else None,
+            key=keys["noise"],
         )
 
-    def q_values(self, critic: dict, prior: dict | None, obs: jax.Array, action: jax.Array):
-        """Both critics' Q [2, ...], each plus the scaled prior network under seed sampling."""
+    def q_values(self, critic: dict, obs: jax.Array, action: jax.Array, q_prior=None):
+        """Both critics' Q [2, ...], each plus q_prior(obs, action) when given."""
         q = jax.vmap(lambda p: self.critic.apply(p, obs, action))(critic)
-        return self.with_prior(q, prior, obs, action)
+        return self.with_prior(q, q_prior, obs, action)
 
     def target_action(self, state: TD3State, next_obs: jax.Array) -> jax.Array:
         """The smoothed target action [B, act_dim]: target actor plus clipped noise, clipped."""
@@ -81,19 +78,16 @@ class TD3(DDPG):
         noise = jnp.clip(noise, -cfg.noise_clip, cfg.noise_clip)
         return jnp.clip(action + noise, -1.0, 1.0)
 
-    def _update_one(
-        self, state: TD3State, batch: Transition, datum: jax.Array
-    ) -> tuple[TD3State, dict]:
+    def update_one(self, state: TD3State, batch: Transition, q_prior=None) -> tuple[TD3State, dict]:
         """One critic step; every `policy_delay`-th step also the actor and the targets."""
         cfg = self.config
         next_action = self.target_action(state, batch.next_obs)
-        next_q = self.q_values(state.target_critic, state.prior, batch.next_obs, next_action)
-        reward = self.reward(state, batch, datum)
-        target = reward + cfg.gamma * (1.0 - batch.terminated) * jnp.min(next_q, axis=0)
+        next_q = self.q_values(state.target_critic, batch.next_obs, next_action, q_prior)
+        target = batch.reward + cfg.gamma * (1.0 - batch.terminated) * jnp.min(next_q, axis=0)
         target = jax.lax.stop_gradient(target)
 
         def critic_loss(params):
-            q = self.q_values(params, state.prior, batch.obs, batch.action)  # [2, B]
+            q = self.q_values(params, batch.obs, batch.action, q_prior)  # [2, B]
             return jnp.sum(jnp.mean((q - target) ** 2, axis=1))
 
         c_loss, c_grad = jax.value_and_grad(critic_loss)(state.critic)
@@ -101,7 +95,7 @@ class TD3(DDPG):
         critic = optax.apply_updates(state.critic, c_updates)
 
         actor, actor_opt, a_loss = self.actor_step(  # it climbs the first critic
-            state, lambda obs, a: self.q_values(critic, state.prior, obs, a)[0], batch.obs
+            state, lambda obs, a: self.q_values(critic, obs, a, q_prior)[0], batch.obs
         )
         delayed = (state.actor, state.actor_opt, state.target_actor, state.target_critic)
         moved = (

@@ -68,9 +68,16 @@ class Checkpointer:
         try:
             return self.manager.restore(step, args=ocp.args.Composite(**items))
         except Exception as err:  # orbax/tensorstore raise many types on corrupt files
+            first = str(err).splitlines()[0]
+            why = f"it could not be read ({type(err).__name__}: {first[:200]})"
+            if "tree structures do not match" in first:
+                why = (
+                    "its arrays are laid out as by another version of c3rl-jax (for example "
+                    "one from before seed sampling became a learner wrapper, 2026-12-02); "
+                    "rerun it, or load it with the version that wrote it"
+                )
             raise CheckpointError(
-                f"checkpoint={str(self.directory / str(step))!r} is invalid: it could not be "
-                f"read ({type(err).__name__}: {str(err).splitlines()[0][:200]})"
+                f"checkpoint={str(self.directory / str(step))!r} is invalid: {why}"
             ) from err
 
 
