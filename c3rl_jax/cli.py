@@ -11,6 +11,7 @@ import json
 import sys
 import tomllib
 import typing
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -446,19 +447,26 @@ COMMANDS = {
 }
 
 
+def one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as `c3rl: warning: ...`, without the source line a Python user would want."""
+    print(f"c3rl: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        COMMANDS[args.command](args)
-    except ConfigError as err:
-        print(f"c3rl: error: {err}", file=sys.stderr)
-        return 2
-    except DivergenceError as err:
-        print(f"c3rl: error: {err}", file=sys.stderr)
-        return 3
-    except TrainingInterrupted as err:
-        print(f"c3rl: {err}", file=sys.stderr)
-        return 130
+    with warnings.catch_warnings():  # restores the warning display afterwards
+        warnings.showwarning = one_line_warning
+        try:
+            COMMANDS[args.command](args)
+        except ConfigError as err:
+            print(f"c3rl: error: {err}", file=sys.stderr)
+            return 2
+        except DivergenceError as err:
+            print(f"c3rl: error: {err}", file=sys.stderr)
+            return 3
+        except TrainingInterrupted as err:
+            print(f"c3rl: {err}", file=sys.stderr)
+            return 130
     return 0
 
 

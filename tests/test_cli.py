@@ -247,3 +247,13 @@ def test_the_summary_shows_each_agents_cluster_and_data_sources(capsys):
     # agent 1: half its rows from agents 0 and 1 (its group); 1 / (1/16 + 1/16 + 1/4) sources
     assert lines[4].split() == ["1", "0", "1", "50%", "2.7"]
     assert lines[3].split() == ["0", "0", "0", "100%", "2.0"]
+
+
+def test_warnings_on_the_command_line_are_one_line(tmp_path, capsys):
+    argv = ["train", "--episodes", "1", "--agents", "3", "--hidden", "8", "--buffer-size", "300"]
+    assert main([*argv, "--no-progress", "--out", str(tmp_path / "run")]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert warned == [
+        "c3rl: warning: episodes x steps per episode = 200 <= warmup_steps=1000: every action "
+        "is random and nothing is learned; raise episodes or lower warmup_steps"
+    ]

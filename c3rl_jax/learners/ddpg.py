@@ -99,11 +99,15 @@ class DDPG:
         agents with and without it)."""
         return dict(zip(self.KEYS, jax.random.split(key, len(self.KEYS)), strict=True))
 
+    def init_critic(self, key: jax.Array, obs: jax.Array, action: jax.Array) -> dict:
+        """One agent's critic parameters (TD3: its twins)."""
+        return self.critic.init(key, obs, action)
+
     def _init_one(self, key: jax.Array) -> DDPGState:
         keys = self.agent_keys(key)
         obs, action = jnp.zeros((self.obs_dim,)), jnp.zeros((self.act_dim,))
         actor = self.actor.init(keys["actor"], obs)
-        critic = self.critic.init(keys["critic"], obs, action)
+        critic = self.init_critic(keys["critic"], obs, action)
         return DDPGState(
             actor=actor,
             critic=critic,

@@ -47,22 +47,13 @@ class TD3(DDPG):
 
     KEYS = ("actor", "critic", "prior", "seed", "noise")
 
+    def init_critic(self, key: jax.Array, obs: jax.Array, action: jax.Array) -> dict:
+        """The twin critics' parameters, leaves [2, ...]."""
+        return jax.vmap(lambda k: self.critic.init(k, obs, action))(jax.random.split(key))
+
     def _init_one(self, key: jax.Array) -> TD3State:
-        keys = self.agent_keys(key)
-        obs, action = jnp.zeros((self.obs_dim,)), jnp.zeros((self.act_dim,))
-        actor = self.actor.init(keys["actor"], obs)
-        twins = jax.random.split(keys["critic"])
-        critic = jax.vmap(lambda k: self.critic.init(k, obs, action))(twins)
-        return TD3State(
-            actor=actor,
-            critic=critic,
-            target_actor=actor,
-            target_critic=critic,
-            actor_opt=self.actor_tx.init(actor),
-            critic_opt=self.critic_tx.init(critic),
-            step=jnp.zeros((), jnp.int32),
-            key=keys["noise"],
-        )
+        base = super()._init_one(key)
+        return TD3State(*base, step=jnp.zeros((), jnp.int32), key=self.agent_keys(key)["noise"])
 
     def q_values(self, critic: dict, obs: jax.Array, action: jax.Array, q_prior=None):
         """Both critics' Q [2, ...], each plus q_prior(obs, action) when given."""
