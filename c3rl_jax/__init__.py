@@ -1,13 +1,17 @@
 """c3rl-jax: causal coordinated concurrent reinforcement learning in JAX.
 
 The public names load on first use, so that a multi-host run can join its cluster
-(`c3rl_jax.runtime.agent_mesh.start_distributed()`) before anything starts JAX's backend.
+(`c3rl_jax.runtime.agent_mesh.start_distributed()`) before anything starts JAX's backend, and
+so that the CPU gets one host device per core first (`runtime.host_devices`).
 """
 
 import importlib
 from importlib.metadata import version as _version
 
+from c3rl_jax.runtime import host_devices
+
 __version__ = _version("c3rl-jax")
+host_devices.configure()  # one host device per CPU core, before JAX starts
 
 _HOMES = {
     "ConfigError": "c3rl_jax.errors",

@@ -24,7 +24,7 @@ from c3rl_jax.learners import Learner, LearnerState, make_learner
 from c3rl_jax.population import Population, broadcast_params
 from c3rl_jax.replay import ReplayBuffer
 from c3rl_jax.rollout import ChunkInputs, EpisodeStats, RunState, make_chunk
-from c3rl_jax.runtime import agent_mesh, compile_cache
+from c3rl_jax.runtime import agent_mesh, compile_cache, host_devices
 from c3rl_jax.runtime.checkpoint import Checkpointer, check_compatible
 from c3rl_jax.runtime.guards import check_finite
 from c3rl_jax.runtime.interrupts import StopRequests, TrainingInterrupted
@@ -237,7 +237,7 @@ def _build(
     if config.progress:
         print(
             f"{n_agents} agents x {per_agent / 2**20:.2f} MiB (replay, networks, P) = "
-            f"{n_agents * per_agent / 2**30:.2f} GiB",
+            f"{n_agents * per_agent / 2**30:.2f} GiB; {_placement(config, n_devices)}",
             file=sys.stderr,
         )
     agents = learner.init(key_init, n_agents)
@@ -260,6 +260,17 @@ def _build(
         sharing_index=np.zeros((0,), np.int32),
     )
     return _placed(run), env, learner
+
+
+def _placement(config: TrainConfig, n_devices: int) -> str:
+    """Where the agent axis runs, and why, for the start of a run."""
+    platform = jax.devices()[0].platform
+    where = f"agent axis over {n_devices} {platform} device(s)"
+    if platform == "cpu" and config.devices is None:
+        where += (
+            f" of {jax.device_count()} (one host device per core, {host_devices.ENV}=off for one)"
+        )
+    return where
 
 
 def _initial(name: str, given, fresh):

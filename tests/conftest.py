@@ -1,9 +1,13 @@
 import os
 import tempfile
 
-import pytest
+# One CPU device in tests (and their subprocesses), unless a test asks for more: the default of
+# one host device per core is tested on its own (test_host_devices.py).
+os.environ.setdefault("C3RL_JAX_HOST_DEVICES", "off")
 
-from c3rl_jax import TrainConfig
+import pytest  # noqa: E402
+
+from c3rl_jax import TrainConfig  # noqa: E402
 
 # Runs in tests compile into a throwaway persistent cache, never the user's.
 os.environ.setdefault("C3RL_JAX_CACHE_DIR", tempfile.mkdtemp(prefix="c3rl-jax-test-cache-"))

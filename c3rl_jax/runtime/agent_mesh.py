@@ -71,13 +71,19 @@ def to_host(tree: Any) -> Any:
     return multihost_utils.process_allgather(tree, tiled=True)
 
 
+def default_devices(n_agents: int, available: int) -> int:
+    """devices=None: the most of the `available` devices that split n_agents evenly."""
+    return max(d for d in range(1, available + 1) if n_agents % d == 0)
+
+
 def make_mesh(devices: int | None, n_agents: int) -> Mesh | None:
-    """A 1-D mesh over the first `devices` devices (None: all of them); None for one device.
+    """A 1-D mesh over the first `devices` devices (None: `default_devices`); None for one
+    device.
 
     Raises ConfigError when the count is not available or does not divide n_agents.
     """
     available = jax.devices()
-    count = len(available) if devices is None else devices
+    count = default_devices(n_agents, len(available)) if devices is None else devices
     if not 1 <= count <= len(available):
         raise ConfigError(
             f"devices={devices} is invalid: must be between 1 and the {len(available)} "
