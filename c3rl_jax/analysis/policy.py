@@ -34,12 +34,9 @@ class Policy:
             return jnp.broadcast_to(jnp.asarray(self.env.action_space(params).high), (act_dim,))
 
         self._high = jax.vmap(high)(self.env_params)  # [N, act_dim]
-        self._all = jax.jit(lambda obs: self.learner.act(self.run.state.agents, obs) * self._high)
-        self._one = jax.jit(self._act_one)
-
-    def _act_one(self, obs, agent):
-        actor = jax.tree.map(lambda leaf: leaf[agent], self._actors)
-        return self.learner.actor.apply(actor, obs) * self._high[agent]
+        apply = self.learner.actor.apply  # actors and bounds are arguments, not constants
+        self._all = jax.jit(lambda actors, high, obs: jax.vmap(apply)(actors, obs) * high)
+        self._one = jax.jit(lambda actor, high, obs: apply(actor, obs) * high)
 
     def act(self, obs, agent: int | None = None) -> np.ndarray:
         """Greedy actions in the environment's units: agent None, obs [N, obs_dim] (row n
@@ -52,14 +49,15 @@ class Policy:
                 tuple(obs.shape),
                 f"[{self.n_agents}, obs_dim] (one row per agent) when agent is None",
             )
-            return np.asarray(self._all(obs))
+            return np.asarray(self._all(self._actors, self._high, obs))
         check(
             isinstance(agent, int | np.integer) and 0 <= agent < self.n_agents,
             "agent",
             agent,
             f"None or an agent index in [0, {self.n_agents})",
         )
-        return np.asarray(self._one(obs, int(agent)))
+        actor = jax.tree.map(lambda leaf: leaf[int(agent)], self._actors)
+        return np.asarray(self._one(actor, self._high[int(agent)], obs))
 
     def evaluate(
         self, episodes: int = 10, seed: int = 0, params: Mapping[str, float] | None = None

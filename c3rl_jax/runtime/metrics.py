@@ -53,14 +53,14 @@ def episode_rows(
 ) -> list[dict]:
     """Rows of episodes first+1 .. first+E: returns, losses [E, N], scales [E], the P [N, N]
     they used, and the record of the rebuild that followed the last one (or None)."""
-    rows = []
+    rows, sources = [], effective_sources(sharing)  # one P for the whole chunk
     for e in range(returns.shape[0]):
         row = {"episode": first + e + 1, "mean_return": float(returns[e].mean())}
         row.update({f"return_{n}": float(r) for n, r in enumerate(returns[e])})
         row["critic_loss"] = float(critic_loss[e].mean())
         row["actor_loss"] = float(actor_loss[e].mean())
         row["exploration_scale"] = scales[e]
-        row["effective_sources"] = effective_sources(sharing)
+        row["effective_sources"] = sources
         last = e == returns.shape[0] - 1 and rebuild is not None and "ari" in rebuild
         row["n_clusters"] = rebuild["n_clusters"] if last else ""
         row["ari"] = rebuild["ari"] if last else ""
