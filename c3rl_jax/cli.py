@@ -144,15 +144,33 @@ def add_plot_parser(commands) -> None:
     p = commands.add_parser(
         "plot", help="PNGs of runs: learning curves per group, P at each rebuild, ARI and K"
     )
-    p.add_argument("runs", nargs="+", metavar="RUN", help="run folders (several: seeds of one run)")
+    p.add_argument(
+        "runs",
+        nargs="+",
+        metavar="RUN",
+        help="run folders (several: seeds of one run; a multi-seed run's folder: its replicas)",
+    )
     p.add_argument("--out", default=None, help="folder of the PNGs (default: the first RUN)")
     p.add_argument("--threshold", type=float, default=None, help="draw a line at this return")
+
+
+def run_folders(paths: list[str]) -> list[str]:
+    """Run folders, a multi-seed run's folder (with replicas.json) standing for its replicas'."""
+    folders = []
+    for path in paths:
+        record = Path(path) / "replicas.json"
+        if record.is_file():
+            folders += [str(Path(path) / f) for f in json.loads(record.read_text())["replicas"]]
+        else:
+            folders.append(path)
+    return folders
 
 
 def plot_command(args: argparse.Namespace) -> None:
     from c3rl_jax.analysis.plotting import plot_runs
 
-    for path in plot_runs(args.runs, args.out, args.threshold):
+    out = args.out if args.out is not None else args.runs[0]
+    for path in plot_runs(run_folders(args.runs), out, args.threshold):
         print(f"wrote {path}")
 
 
@@ -345,6 +363,36 @@ def print_summary(results: Results, out: str) -> None:
     )
 
 
+def print_replicas(replicas: list[Results], out: str) -> None:
+    """A multi-seed run: per replica (seed) its final mean return and its last rebuild's
+    clusters and ARI, then the program's timings."""
+    import jax
+
+    if jax.process_index() != 0:
+        return
+    first = replicas[0].summary()
+    print(
+        f"\n{len(replicas)} replicas of {first['agents']} agents, {first['episodes']} episodes; "
+        f"mean return over the last {min(10, first['episodes'])} episodes:"
+    )
+    print(f"{'seed':>5} {'return':>10} {'clusters':>8} {'ARI':>5}  folder")
+    for results in replicas:
+        fitted = [r for r in results.extra.get("rebuilds", []) if "labels" in r]
+        last = fitted[-1] if fitted else None
+        clusters, ari = (last["n_clusters"], f"{last['ari']:.2f}") if last else ("", "")
+        print(
+            f"{results.config['seed']:>5} {results.summary()['final_mean_return']:>10.1f} "
+            f"{clusters:>8} {ari:>5}  {results.config['out_dir']}"
+        )
+    returns = [r.summary()["final_mean_return"] for r in replicas]
+    steps = sum(r.returns.size for r in replicas) * replicas[0].episode_length
+    print(
+        f"mean over replicas {np.mean(returns):.1f} (std {np.std(returns, ddof=1):.1f}); "
+        f"compile {first['compile_time_s']:.1f} s, run {first['run_time_s']:.1f} s, "
+        f"{steps / first['run_time_s']:.0f} agent-steps/s; saved to {out}"
+    )
+
+
 def print_agents(results: Results) -> None:
     """For a run that rebuilt P: each agent's true group, its cluster at the last rebuild, and
     where the last P draws its replay data from."""
@@ -405,6 +453,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     config = TrainConfig.from_fields({**fields, **given_settings(args)})
     if config.out_dir is None:
         out = f"runs/{config.task}-{config.reward}-{config.sharing}-s{config.seed}"
+        out += f"x{config.seeds}" if config.seeds > 1 else ""
         config = dataclasses.replace(config, out_dir=out)
     return config
 
@@ -433,7 +482,10 @@ def train_command(args: argparse.Namespace) -> None:
         config = train_config(args)
         matrix = None if args.sharing_matrix is None else _load_matrix(args.sharing_matrix)
         out, results = config.out_dir, train(config, sharing_matrix=matrix)
-    print_summary(results, out)
+    if isinstance(results, list):  # seeds > 1: one Results per replica
+        print_replicas(results, out)
+    else:
+        print_summary(results, out)
     if args.plot:
         plot_command(argparse.Namespace(runs=[out], out=None, threshold=None))
 

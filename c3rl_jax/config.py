@@ -9,6 +9,7 @@ exploration, mechanism methods) load only when a config is resolved or validated
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from c3rl_jax.errors import check
@@ -83,6 +84,11 @@ class TrainConfig:
     )
     n_agents: int = _setting(20, "number of agents", "--agents")
     seed: int = _setting(0, "random seed; the same seed gives the same result")
+    seeds: int = _setting(
+        1,
+        "independent replicas in one program, with seeds SEED, SEED+1, ...: each is the run "
+        "with its seed, saved as one in OUT/sSEED",
+    )
     episodes_per_chunk: int = _setting(5, "episodes per jitted chunk; results saved after each")
     out_dir: str | None = _setting(
         None,
@@ -274,6 +280,12 @@ class TrainConfig:
         discounted = horizon if self.gamma == 1 else (1 - self.gamma**horizon) / (1 - self.gamma)
         return self.prior_scale * span * discounted, self.reward_noise * span
 
+    def replica(self, r: int) -> "TrainConfig":
+        """Replica r of a multi-seed run: the single run with seed `seed + r`, saved in
+        OUT/s{seed + r}."""
+        out = None if self.out_dir is None else str(Path(self.out_dir) / f"s{self.seed + r}")
+        return dataclasses.replace(self, seed=self.seed + r, seeds=1, out_dir=out, devices=None)
+
     @property
     def learner_config(self) -> "DDPGConfig":
         """The learner's settings (a `TD3Config` for td3)."""
@@ -328,6 +340,14 @@ class TrainConfig:
             value = getattr(self, name)
             check(_is_int(value) and value > 0, name, value, "a positive integer")
         check(_is_int(self.seed), "seed", self.seed, "an integer")
+        check(_is_int(self.seeds) and self.seeds > 0, "seeds", self.seeds, "a positive integer")
+        for name in ("track", "distributed"):
+            check(
+                self.seeds == 1 or not getattr(self, name),
+                name,
+                getattr(self, name),
+                f"False when seeds > 1 (seeds={self.seeds})",
+            )
         check(
             self.devices is None or (_is_int(self.devices) and self.devices > 0),
             "devices",

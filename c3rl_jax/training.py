@@ -2,9 +2,12 @@
 
 Between chunks the host loop checks for divergence, saves results, checkpoints every
 `checkpoint_every` episodes, and stops cleanly on SIGINT/SIGTERM (see `interrupts`).
+With `seeds` S > 1 the S replicas step in one program (`runtime.replicas`); each keeps its
+own host record (`_Run`) and is saved as the single run with its seed would be.
 """
 
 import dataclasses
+import json
 import shutil
 import sys
 import time
@@ -18,13 +21,13 @@ from tqdm.auto import tqdm
 
 from c3rl_jax import replay
 from c3rl_jax.config import RESUMABLE_CHANGES, TrainConfig
-from c3rl_jax.errors import ConfigError, check
+from c3rl_jax.errors import ConfigError, DivergenceError, check
 from c3rl_jax.exploration import noise_scale
 from c3rl_jax.learners import Learner, LearnerState, make_learner
 from c3rl_jax.population import Population, broadcast_params
 from c3rl_jax.replay import ReplayBuffer
 from c3rl_jax.rollout import ChunkInputs, EpisodeStats, RunState, make_chunk
-from c3rl_jax.runtime import agent_mesh, compile_cache, host_devices
+from c3rl_jax.runtime import agent_mesh, compile_cache, host_devices, replicas
 from c3rl_jax.runtime.checkpoint import Checkpointer, check_compatible
 from c3rl_jax.runtime.guards import check_finite
 from c3rl_jax.runtime.interrupts import StopRequests, TrainingInterrupted
@@ -38,15 +41,15 @@ from c3rl_jax.tasks import get_task
 PROFILED_CHUNKS = 3  # chunks traced by jax.profiler when config.profile_dir is set
 # What a run writes into its output folder (a new run refuses a folder holding any of them)
 RUN_FILES = (*RESULT_FILES, MODEL_FILE, METRICS_FILE, "tensorboard", "checkpoints")
+REPLICAS_FILE = "replicas.json"  # a multi-seed run's folder: its config and replica folders
 
 
 @dataclasses.dataclass
 class _Run:
-    """What the host loop carries: the device state and the history so far (host arrays)."""
+    """One run's host side (or one replica's of a multi-seed run): its config, the agents'
+    true groups and the history so far (host arrays)."""
 
-    state: RunState
-    inputs: ChunkInputs
-    mesh: jax.sharding.Mesh | None  # None: one device
+    config: TrainConfig
     groups: np.ndarray  # [N]
     returns: np.ndarray  # [N, E_done]
     sharing_matrices: np.ndarray  # [K, N, N]
@@ -55,17 +58,18 @@ class _Run:
     run_time: float = 0.0
     rebuilds: list = dataclasses.field(default_factory=list)  # records of adaptive rebuilds
     carry: dict = dataclasses.field(default_factory=dict)  # what the next rebuild starts from
+    checkpointer: Checkpointer | None = None
 
     @property
     def episodes_done(self) -> int:
         return self.returns.shape[1]
 
-    def checkpoint_tree(self) -> dict:
+    def checkpoint_tree(self, state: RunState, inputs: ChunkInputs) -> dict:
         return {
-            "state": self.state,
-            "env_params": self.inputs.env_params,
-            "sharing": self.inputs.sharing,
-            "clusters": self.inputs.clusters,
+            "state": state,
+            "env_params": inputs.env_params,
+            "sharing": inputs.sharing,
+            "clusters": inputs.clusters,
             "groups": self.groups,
             "returns": self.returns,
             "sharing_matrices": self.sharing_matrices,
@@ -77,6 +81,42 @@ class _Run:
         """The carry's array shapes and dtypes, for the checkpoint's record (JSON)."""
         return {k: [list(v.shape), str(v.dtype)] for k, v in self.carry.items()}
 
+    def record(self, returns: np.ndarray, seconds: float) -> None:
+        """A chunk's returns [E, N], run with the current P, in `seconds`."""
+        self.run_time += seconds
+        self.returns = np.concatenate([self.returns, returns.T], axis=1)
+        index = np.full(returns.shape[0], len(self.sharing_matrices) - 1, np.int32)
+        self.sharing_index = np.concatenate([self.sharing_index, index])
+
+
+@dataclasses.dataclass
+class _Program:
+    """The device side, what the chunks step: one run's RunState and ChunkInputs, or with
+    `n_replicas` those of the replicas stacked (`runtime.replicas`; the last one repeated to
+    fill the devices), placed on `mesh` (split by agent for one run, by replica for several)."""
+
+    state: RunState
+    inputs: ChunkInputs
+    mesh: jax.sharding.Mesh | None  # None: one device
+    n_replicas: int | None = None  # None: one run, not stacked
+
+    def of(self, r: int, tree):
+        """Replica r's part of `tree` (one of the program's trees; itself for one run)."""
+        return tree if self.n_replicas is None else replicas.replica(tree, r)
+
+    def placed(self, tree):
+        """`tree` on the mesh by the rule of `agent_mesh.place_agents`."""
+        leading = self.n_replicas or jax.tree.leaves(self.inputs.clusters)[0].shape[0]
+        return agent_mesh.place_agents(tree, self.mesh, leading)
+
+    def set_sharing(self, r: int, sharing: np.ndarray, clusters: np.ndarray) -> None:
+        """Replica r's P [N, N] and cluster labels [N] for the next chunks."""
+        sharing, clusters = jnp.asarray(sharing), jnp.asarray(clusters, jnp.int32)
+        if self.n_replicas is not None:
+            sharing = self.inputs.sharing.at[r].set(sharing)
+            clusters = self.inputs.clusters.at[r].set(clusters)
+        self.inputs = self.placed(self.inputs._replace(sharing=sharing, clusters=clusters))
+
 
 def train(
     config: TrainConfig | None = None,
@@ -85,30 +125,36 @@ def train(
     resume: str | None = None,
     initial_agents: LearnerState | None = None,
     initial_buffer: ReplayBuffer | None = None,
-) -> Results:
-    """Train `config.n_agents` agents (`config.learner`) concurrently; return their `Results`.
+) -> Results | list[Results]:
+    """Train `config.n_agents` agents (`config.learner`) concurrently; return their `Results`
+    (with `config.seeds` S > 1: a list, replica r being the run with seed `config.seed + r`).
 
-    population: a `Population` (params with leaves [N], groups [N]); default: the task's own.
+    population: a `Population` (params with leaves [N], groups [N]); default: the task's own
+        (each replica's from its seed); a given one is every replica's.
     sharing_matrix: P [N, N] for `sharing="custom"` (rows sum to 1).
     resume: a run directory to continue from its latest checkpoint; `config` may then be None
         (the saved one is used) or may differ from it only in `config.RESUMABLE_CHANGES`
         (episodes, progress, checkpoint_every, profile_dir, devices, distributed,
         compile_cache).
     initial_agents, initial_buffer: start from these learners (leaves [N, ...]) and this replay
-        buffer ([N, buffer_size, ...]) instead of fresh ones (a warm start; see `transfer`).
+        buffer ([N, buffer_size, ...]) instead of fresh ones (a warm start; see `transfer`;
+        one run only).
     With `config.out_dir` set, results are saved there after every chunk and checkpoints
-    every `config.checkpoint_every` episodes.
+    every `config.checkpoint_every` episodes (a multi-seed run: replica r in OUT/sSEED_r,
+    as the single run would be, beside OUT/replicas.json).
     """
     start = time.perf_counter()
     if resume is None:
         config = (config or TrainConfig()).resolved()
-        run, env, learner = _build(
+        runs, program, env, learner = _build(
             config, population, sharing_matrix, initial_agents, initial_buffer
         )
-        _claim_output(config)  # after every input is checked: a bad call touches nothing
-        checkpointer = None
+        _claim_output(config, runs)  # after every input is checked: a bad call touches nothing
         if config.out_dir is not None and config.checkpoint_every > 0:
-            checkpointer = Checkpointer(config.out_dir)
+            for run in runs:
+                run.checkpointer = Checkpointer(run.config.out_dir)
+        if config.seeds > 1 and config.out_dir is not None and jax.process_index() == 0:
+            _write_replicas(config, runs)
     else:
         given = (population, sharing_matrix, initial_agents, initial_buffer)
         check(
@@ -117,12 +163,13 @@ def train(
             "given",
             "None when resuming: they come from the checkpoint",
         )
-        checkpointer, config, run, env, learner = _from_checkpoint(
+        config, runs, program, env, learner = _from_checkpoint(
             resume, lambda saved: _resumed_config(saved, config, resume)
         )
     compile_cache.enable(config.compile_cache)
     _warn_if_nothing_learns(config, env.default_params.max_steps_in_episode)
-    return _loop(config, run, env, learner, checkpointer, start)
+    results = _loop(config, runs, program, env, learner, start)
+    return results if config.seeds > 1 else results[0]
 
 
 def _warn_if_nothing_learns(config: TrainConfig, episode_length: int) -> None:
@@ -137,27 +184,50 @@ def _warn_if_nothing_learns(config: TrainConfig, episode_length: int) -> None:
         )
 
 
-def _claim_output(config: TrainConfig) -> None:
+def _claim_output(config: TrainConfig, runs: list[_Run]) -> None:
     """Refuse an output folder that holds another run's files, or (overwrite) remove them."""
     if config.out_dir is None:
         return
     out = Path(config.out_dir)
-    found = [name for name in RUN_FILES if (out / name).exists()]
+    found = [out / name for name in (*RUN_FILES, REPLICAS_FILE) if (out / name).exists()]
+    if config.seeds > 1:
+        for run in runs:
+            folder = Path(run.config.out_dir)
+            if any((folder / name).exists() for name in RUN_FILES):
+                found.append(folder)
     if not found:
         return
     if not config.overwrite:
+        names = ", ".join(str(path.relative_to(out)) for path in found)
         raise ConfigError(
-            f"out_dir={str(out)!r} is invalid: it holds another run ({', '.join(found)}); "
+            f"out_dir={str(out)!r} is invalid: it holds another run ({names}); "
             f"continue it with --resume {out}, or replace it with --overwrite"
         )
     if jax.process_index() == 0:
-        for name in found:
-            path = out / name
+        for path in found:
             shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
+def _write_replicas(config: TrainConfig, runs: list[_Run]) -> None:
+    """OUT/replicas.json: the multi-seed run's config and its replicas' folders."""
+    folders = [str(Path(run.config.out_dir).relative_to(config.out_dir)) for run in runs]
+    record = {"config": dataclasses.asdict(config), "replicas": folders}
+    Path(config.out_dir).mkdir(parents=True, exist_ok=True)
+    text = json.dumps(record, indent=1).encode()
+    atomic_write(Path(config.out_dir) / REPLICAS_FILE, lambda f: f.write(text))
+
+
+def _replicas_record(run_dir: str) -> dict | None:
+    """The content of run_dir/replicas.json, or None for a single run's folder."""
+    path = Path(run_dir) / REPLICAS_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def saved_config(run_dir: str) -> TrainConfig:
-    """The config of the latest checkpoint in `run_dir`."""
+    """The config of the run in `run_dir` (of its latest checkpoint; a multi-seed run's own)."""
+    record = _replicas_record(run_dir)
+    if record is not None:
+        return TrainConfig.from_dict(record["config"])
     checkpointer = Checkpointer(run_dir, create=False)
     return TrainConfig.from_dict(checkpointer.meta(checkpointer.latest())["config"])
 
@@ -177,25 +247,51 @@ class SavedRun:
 
 
 def load_run(run_dir: str) -> SavedRun:
-    """The latest checkpoint of `run_dir`, restored on one device (CheckpointError if none)."""
+    """The latest checkpoint of `run_dir`, restored on one device (CheckpointError if none;
+    a multi-seed run's folder: ConfigError naming its replicas' folders, to load one by one)."""
+    record = _replicas_record(run_dir)
+    if record is not None:
+        folders = ", ".join(str(Path(run_dir) / f) for f in record["replicas"])
+        raise ConfigError(
+            f"run directory={str(run_dir)!r} is invalid here: it holds the replicas of a "
+            f"multi-seed run; load one of them: {folders}"
+        )
 
     def one_device(saved: dict) -> TrainConfig:
         config = TrainConfig.from_dict(saved)
         return dataclasses.replace(config, progress=False, devices=1, distributed=False).resolved()
 
-    _, config, run, env, learner = _from_checkpoint(run_dir, one_device)
-    return SavedRun(config, env, learner, run.state, run.inputs.env_params, run.groups)
+    _, runs, program, env, learner = _from_checkpoint(run_dir, one_device)
+    return SavedRun(
+        runs[0].config, env, learner, program.state, program.inputs.env_params, runs[0].groups
+    )
 
 
 def _from_checkpoint(run_dir: str, configure):
-    """(checkpointer, config, run, env, learner) of the latest checkpoint in `run_dir`, built
-    under `configure(saved config dict) -> TrainConfig`."""
-    checkpointer = Checkpointer(run_dir, create=False)
-    step = checkpointer.latest()
-    meta = checkpointer.meta(step)
-    config = configure(meta["config"])
-    run, env, learner = _build(config, _template_population(config), None)
-    return checkpointer, config, _restore(checkpointer, step, meta, run), env, learner
+    """(config, runs, program, env, learner) of the latest checkpoint in `run_dir` (of every
+    replica's, for a multi-seed run), built under `configure(saved config dict) ->
+    TrainConfig`."""
+    record = _replicas_record(run_dir)
+    if record is None:
+        checkpointer = Checkpointer(run_dir, create=False)
+        config = configure(checkpointer.meta(checkpointer.latest())["config"])
+    else:
+        config = configure(record["config"])
+    runs, program, env, learner = _build(config, _template_population(config), None)
+    if record is not None:
+        for run in runs:
+            run.checkpointer = Checkpointer(run.config.out_dir, create=False)
+    else:
+        runs[0].checkpointer = checkpointer
+    # Replicas are checkpointed one after another: a kill between them leaves some a
+    # checkpoint ahead, so all continue from the latest one they share.
+    step = min(run.checkpointer.latest() for run in runs)
+    for run in runs:
+        run.checkpointer.drop_after(step)
+    restored = [_restore(run, step, program, r) for r, run in enumerate(runs)]
+    runs = [run for run, _, _ in restored]
+    program = _program([(s, i) for _, s, i in restored], program.mesh, program.n_replicas)
+    return config, runs, program, env, learner
 
 
 def _build(
@@ -205,12 +301,13 @@ def _build(
     initial_agents: LearnerState | None = None,
     initial_buffer: ReplayBuffer | None = None,
 ):
-    """A fresh run: population, P, agents and an empty replay buffer (or the initial ones)."""
+    """A fresh run's (runs, program, env, learner): per run (replica) its population, P,
+    agents and an empty replay buffer (or the initial ones)."""
     if config.distributed:
         agent_mesh.start_distributed()
     task = get_task(config.task)
     env = task.make_env(config.reward)
-    n_agents = config.n_agents
+    n_agents, n_replicas = config.n_agents, config.seeds
     obs_dim = env.observation_space(env.default_params).shape[0]
     act_dim = env.action_space(env.default_params).shape[0]
     learner = make_learner(
@@ -219,9 +316,53 @@ def _build(
     per_agent = replay_bytes_per_agent(config.buffer_size, obs_dim, act_dim)
     per_agent += learner_bytes_per_agent(learner)
     per_agent += 2 * n_agents * 4  # its rows of P and of the P history's first entry
-    mesh = agent_mesh.make_mesh(config.devices, n_agents)
+    if n_replicas == 1:
+        mesh, stacked = agent_mesh.make_mesh(config.devices, n_agents), None
+        configs = [config]
+    else:
+        check(
+            initial_agents is None and initial_buffer is None,
+            "initial_agents/initial_buffer",
+            "given",
+            f"None when seeds > 1 (seeds={n_replicas}: every replica starts fresh)",
+        )
+        devices, stacked = replicas.layout(n_replicas, config.devices, len(jax.devices()))
+        mesh = agent_mesh.make_mesh(devices, stacked, "seeds")
+        configs = [config.replica(r) for r in range(n_replicas)]
     n_devices = 1 if mesh is None else mesh.size
-    check_fits(n_agents // n_devices, per_agent, jax.devices()[0])
+    total = (stacked or 1) * n_agents
+    check_fits(total // n_devices, per_agent, jax.devices()[0])
+    built = [
+        _fresh(c, task, learner, population, sharing_matrix, initial_agents, initial_buffer)
+        for c in configs
+    ]
+    if config.progress:  # once every input is checked
+        print(
+            f"{total} agents x {per_agent / 2**20:.2f} MiB (replay, networks, P) = "
+            f"{total * per_agent / 2**30:.2f} GiB; {_placement(config, n_devices, stacked)}",
+            file=sys.stderr,
+        )
+    runs = [run for run, _, _ in built]
+    program = _program([(s, i) for _, s, i in built], mesh, stacked)
+    return runs, program, env, learner
+
+
+def _program(parts: list[tuple[RunState, ChunkInputs]], mesh, stacked: int | None) -> _Program:
+    """The program of the runs' (state, inputs): one run's, or the replicas' stacked (the
+    last repeated up to `stacked`), placed on `mesh`."""
+    if stacked is None:
+        program = _Program(*parts[0], mesh)
+    else:
+        parts = parts + [parts[-1]] * (stacked - len(parts))
+        state = replicas.stack([state for state, _ in parts])
+        inputs = replicas.stack([inputs for _, inputs in parts])
+        program = _Program(state, inputs, mesh, stacked)
+    program.state, program.inputs = program.placed(program.state), program.placed(program.inputs)
+    return program
+
+
+def _fresh(config, task, learner, population, sharing_matrix, initial_agents, initial_buffer):
+    """(host record, RunState, ChunkInputs) of one new run with `config.seed`."""
     key_pop, key_init, key_run = jax.random.split(jax.random.PRNGKey(config.seed), 3)
     if population is None:
         population = task.make_population(key_pop, config.n_agents)
@@ -234,38 +375,35 @@ def _build(
     task.validate_params(population.params)
     groups = np.asarray(population.groups)
     sharing = _sharing_matrix(config, groups, sharing_matrix)
-    if config.progress:
-        print(
-            f"{n_agents} agents x {per_agent / 2**20:.2f} MiB (replay, networks, P) = "
-            f"{n_agents * per_agent / 2**30:.2f} GiB; {_placement(config, n_devices)}",
-            file=sys.stderr,
-        )
-    agents = learner.init(key_init, n_agents)
-    buffer = replay.init_buffer(n_agents, config.buffer_size, obs_dim, act_dim)
+    agents = learner.init(key_init, config.n_agents)
+    buffer = replay.init_buffer(
+        config.n_agents, config.buffer_size, learner.obs_dim, learner.act_dim
+    )
     state = RunState(
         agents=_initial("initial_agents", initial_agents, agents),
         buffer=_initial("initial_buffer", initial_buffer, buffer),
         key=key_run,
         total_steps=jnp.array(0, jnp.int32),
     )
-    clusters = jnp.zeros((n_agents,), jnp.int32)  # one cluster until the first rebuild
+    clusters = jnp.zeros((config.n_agents,), jnp.int32)  # one cluster until the first rebuild
     inputs = ChunkInputs(population.params, jnp.asarray(sharing), clusters)
     run = _Run(
-        state=state,
-        inputs=inputs,
-        mesh=mesh,
+        config=config,
         groups=groups,
-        returns=np.zeros((n_agents, 0), np.float32),
+        returns=np.zeros((config.n_agents, 0), np.float32),
         sharing_matrices=sharing[None],
         sharing_index=np.zeros((0,), np.int32),
     )
-    return _placed(run), env, learner
+    return run, state, inputs
 
 
-def _placement(config: TrainConfig, n_devices: int) -> str:
-    """Where the agent axis runs, and why, for the start of a run."""
+def _placement(config: TrainConfig, n_devices: int, stacked: int | None) -> str:
+    """Where the agent axis (or the replica axis) runs, and why, for the start of a run."""
     platform = jax.devices()[0].platform
-    where = f"agent axis over {n_devices} {platform} device(s)"
+    axis = "agent axis" if stacked is None else f"{config.seeds} replicas"
+    if stacked is not None and stacked > config.seeds:
+        axis += f" (the last repeated {stacked - config.seeds}x to fill the devices)"
+    where = f"{axis} over {n_devices} {platform} device(s)"
     if platform == "cpu" and config.devices is None:
         where += (
             f" of {jax.device_count()} (one host device per core, {host_devices.ENV}=off for one)"
@@ -288,71 +426,68 @@ def _initial(name: str, given, fresh):
     return jax.tree.map(jnp.array, given)  # a copy: the chunk donates (deletes) its input
 
 
-def _placed(run: _Run) -> _Run:
-    """The run's device arrays on its mesh, by the rule of `agent_mesh.place_agents`."""
-    n_agents = len(run.groups)
-    state = agent_mesh.place_agents(run.state, run.mesh, n_agents)
-    inputs = agent_mesh.place_agents(run.inputs, run.mesh, n_agents)
-    return dataclasses.replace(run, state=state, inputs=inputs)
-
-
-def _loop(config: TrainConfig, run: _Run, env, learner: Learner, checkpointer, start: float):
-    """Chunks until the run is done or stopped; after each: rebuild P when due, metrics,
-    progress, checkpoint and results."""
+def _loop(config: TrainConfig, runs: list[_Run], program: _Program, env, learner, start: float):
+    """Chunks until the run is done or stopped; after each, per run (replica): rebuild P
+    when due, metrics, checkpoint and results; progress. Returns the runs' Results."""
     episode_length = env.default_params.max_steps_in_episode
     primary = jax.process_index() == 0  # the process that writes files
     chunks = _Chunks(config, env, learner)
-    log = MetricsLog(config, config.n_agents, run.episodes_done, primary)
+    logs = [MetricsLog(run.config, config.n_agents, run.episodes_done, primary) for run in runs]
+    desc = f"{config.task} {config.sharing}" + (f" x {config.seeds}" if config.seeds > 1 else "")
+    done = runs[0].episodes_done  # every replica's
     bar = tqdm(
-        total=config.episodes,
-        initial=run.episodes_done,
-        unit="ep",
-        disable=not config.progress,
-        desc=f"{config.task} {config.sharing}",
+        total=config.episodes, initial=done, unit="ep", disable=not config.progress, desc=desc
     )
-    last_checkpoint = run.episodes_done
+    last_checkpoint = done
     with StopRequests() as stop:
-        while run.episodes_done < config.episodes and stop.received is None:
-            first, used = run.episodes_done, run.sharing_matrices[-1]
-            stats, seconds = chunks.run(run, _chunk_length(config, first))
-            rebuild = _rebuild(config, run, episode_length) if _rebuild_due(config, run) else None
-            steps_per_s = stats.returns.size * episode_length / seconds
-            scales = [noise_scale(config.explore, e) for e in range(first, run.episodes_done)]
-            log.write(episode_rows(first, *stats, scales, used, steps_per_s, rebuild))
-            bar.update(run.episodes_done - first)
-            bar.set_postfix(
-                mean_return=f"{stats.returns[-1].mean():.1f}", steps_per_s=f"{steps_per_s:.0f}"
-            )
-            results = _results(config, run, episode_length, start)
-            due = run.episodes_done - last_checkpoint >= config.checkpoint_every
-            finished = run.episodes_done == config.episodes or stop.received is not None
-            if checkpointer is not None and (due or finished):
-                _checkpoint(checkpointer, run, results)
-                last_checkpoint = run.episodes_done
-            if config.out_dir is not None and primary:
-                results.save(config.out_dir)
+        while done < config.episodes and stop.received is None:
+            used = [run.sharing_matrices[-1] for run in runs]
+            stats, seconds = chunks.run(program, runs, _chunk_length(config, done))
+            rebuilding = _rebuild_due(config, runs[0])
+            steps_per_s = sum(s.returns.size for s in stats) * episode_length / seconds
+            scales = [noise_scale(config.explore, e) for e in range(done, runs[0].episodes_done)]
+            for r, run in enumerate(runs):
+                rebuild = _rebuild(run, program, r, episode_length) if rebuilding else None
+                logs[r].write(episode_rows(done, *stats[r], scales, used[r], steps_per_s, rebuild))
+            bar.update(runs[0].episodes_done - done)
+            done = runs[0].episodes_done
+            last_return = np.mean([s.returns[-1].mean() for s in stats])
+            bar.set_postfix(mean_return=f"{last_return:.1f}", steps_per_s=f"{steps_per_s:.0f}")
+            due = done - last_checkpoint >= config.checkpoint_every
+            finished = done == config.episodes or stop.received is not None
+            for r, run in enumerate(runs):
+                results = _results(run, episode_length, start)
+                if run.checkpointer is not None and (due or finished):
+                    _checkpoint(run, program, r, results)
+                if run.config.out_dir is not None and primary:
+                    results.save(run.config.out_dir)
+            if due or finished:
+                last_checkpoint = done
     bar.close()
-    log.close()
-    results = _results(config, run, episode_length, start)
-    if stop.received is not None and run.episodes_done < config.episodes:
+    for log in logs:
+        log.close()
+    results = [_results(run, episode_length, start) for run in runs]
+    if stop.received is not None and done < config.episodes:
         raise TrainingInterrupted(
-            _interrupted_message(config, run, checkpointer, stop.received), results
+            _interrupted_message(config, runs[0], stop.received),
+            results if config.seeds > 1 else results[0],
         )
     return results
 
 
-def _checkpoint(checkpointer: Checkpointer, run: _Run, results: Results) -> None:
+def _checkpoint(run: _Run, program: _Program, r: int, results: Results) -> None:
     meta = {
         **results.meta(),
         "n_sharing_matrices": len(run.sharing_matrices),
         "carry_shapes": run.carry_shapes(),
     }
-    checkpointer.save(run.episodes_done, run.checkpoint_tree(), meta)
+    tree = run.checkpoint_tree(program.of(r, program.state), program.of(r, program.inputs))
+    run.checkpointer.save(run.episodes_done, tree, meta)
 
 
-def _results(config: TrainConfig, run: _Run, episode_length: int, start: float) -> Results:
+def _results(run: _Run, episode_length: int, start: float) -> Results:
     return Results(
-        config=dataclasses.asdict(config),
+        config=dataclasses.asdict(run.config),
         returns=run.returns,
         sharing_matrices=run.sharing_matrices,
         sharing_index=run.sharing_index,
@@ -374,35 +509,55 @@ class _Chunks:
         self.compiled = {}
         self.ran = 0
 
-    def run(self, run: _Run, n_episodes: int) -> tuple[EpisodeStats, float]:
-        """Run the next `n_episodes` of `run` (its state, history and timings updated); the
-        chunk's stats (host arrays [E, N]) and its seconds. DivergenceError if non-finite."""
+    def run(
+        self, program: _Program, runs: list[_Run], n_episodes: int
+    ) -> tuple[list[EpisodeStats], float]:
+        """Run the next `n_episodes` of the program (its state, the runs' histories and
+        timings updated); per run the chunk's stats (host arrays [E, N]) and the chunk's
+        seconds. DivergenceError if non-finite."""
         config = self.config
         if n_episodes not in self.compiled:
             t0 = time.perf_counter()
+            stacked = program.n_replicas is not None
             chunk = make_chunk(
-                self.env, self.learner, config.explore, config.warmup_steps, n_episodes, run.mesh
+                self.env,
+                self.learner,
+                config.explore,
+                config.warmup_steps,
+                n_episodes,
+                None if stacked else program.mesh,
             )
-            lowered = jax.jit(chunk, donate_argnums=0).lower(run.state, run.inputs)
+            if stacked:
+                chunk = replicas.batched(chunk, program.state, program.mesh)
+            lowered = jax.jit(chunk, donate_argnums=0).lower(program.state, program.inputs)
             self.compiled[n_episodes] = lowered.compile()
-            run.compile_time += time.perf_counter() - t0
+            for run in runs:
+                run.compile_time += time.perf_counter() - t0
         profiling = config.profile_dir is not None and self.ran < PROFILED_CHUNKS
         if profiling and self.ran == 0:
             jax.profiler.start_trace(config.profile_dir, create_perfetto_trace=True)
         t0 = time.perf_counter()
-        state, stats, params_finite = self.compiled[n_episodes](run.state, run.inputs)
+        state, stats, params_finite = self.compiled[n_episodes](program.state, program.inputs)
         stats, params_finite = agent_mesh.to_host((stats, params_finite))  # waits for it
         seconds = time.perf_counter() - t0
         self.ran += 1
-        last = run.episodes_done + n_episodes >= config.episodes
-        if profiling and (self.ran == PROFILED_CHUNKS or last):
+        first = runs[0].episodes_done
+        if profiling and (self.ran == PROFILED_CHUNKS or first + n_episodes >= config.episodes):
             jax.profiler.stop_trace()
-        check_finite(run.episodes_done, stats.returns, stats.critic_loss, params_finite)
-        run.state, run.run_time = state, run.run_time + seconds
-        run.returns = np.concatenate([run.returns, stats.returns.T], axis=1)
-        index = np.full(n_episodes, len(run.sharing_matrices) - 1, np.int32)
-        run.sharing_index = np.concatenate([run.sharing_index, index])
-        return stats, seconds
+        per_run = [(stats, params_finite)]
+        if program.n_replicas is not None:
+            per_run = [replicas.replica((stats, params_finite), r) for r in range(len(runs))]
+        for run, (run_stats, finite) in zip(runs, per_run, strict=True):
+            try:
+                check_finite(first, run_stats.returns, run_stats.critic_loss, finite)
+            except DivergenceError as err:
+                if program.n_replicas is None:
+                    raise
+                raise DivergenceError(f"replica seed={run.config.seed}: {err}") from None
+        program.state = state
+        for run, (run_stats, _) in zip(runs, per_run, strict=True):
+            run.record(run_stats.returns, seconds)
+        return [run_stats for run_stats, _ in per_run], seconds
 
 
 def _rebuild_due(config: TrainConfig, run: _Run) -> bool:
@@ -417,19 +572,21 @@ def _chunk_length(config: TrainConfig, done: int) -> int:
     return n
 
 
-def _rebuild(config: TrainConfig, run: _Run, episode_length: int) -> dict:
-    """Refit the sharing matrix from recent data (host side); P goes back in as an array.
+def _rebuild(run: _Run, program: _Program, r: int, episode_length: int) -> dict:
+    """Refit run r's sharing matrix from its data (host side); P goes back in as an array.
     Returns the rebuild's record (also appended to run.rebuilds)."""
+    config = run.config
     key = jax.random.fold_in(jax.random.PRNGKey(config.seed), run.episodes_done)
+    buffer = program.of(r, program.state.buffer)
     rebuild = rebuild_sharing(
-        run.state.buffer,
+        buffer,
         config,
         key,
         run.groups,
-        np.asarray(agent_mesh.to_host(run.inputs.clusters)),
+        np.asarray(agent_mesh.to_host(program.of(r, program.inputs.clusters))),
         run.carry,
         run.episodes_done,
-        window=run.state.buffer.capacity
+        window=buffer.capacity
         if config.rebuild_window is None
         else config.rebuild_window * episode_length,
     )
@@ -441,17 +598,14 @@ def _rebuild(config: TrainConfig, run: _Run, episode_length: int) -> dict:
     if config.out_dir is not None and jax.process_index() == 0:
         Path(config.out_dir).mkdir(parents=True, exist_ok=True)
         atomic_write(Path(config.out_dir) / MODEL_FILE, rebuild.model.save)
-    inputs = run.inputs._replace(
-        sharing=jnp.asarray(rebuild.sharing), clusters=jnp.asarray(rebuild.labels, jnp.int32)
-    )
-    run.inputs = agent_mesh.place_agents(inputs, run.mesh, len(run.groups))
+    program.set_sharing(r, rebuild.sharing, rebuild.labels)
     run.sharing_matrices = np.concatenate([run.sharing_matrices, rebuild.sharing[None]])
     return rebuild.record
 
 
-def _interrupted_message(config, run, checkpointer, signal_name: str) -> str:
+def _interrupted_message(config: TrainConfig, run: _Run, signal_name: str) -> str:
     done = f"{signal_name}: stopped after episode {run.episodes_done} of {config.episodes}"
-    if checkpointer is None:
+    if run.checkpointer is None:
         return f"{done}; nothing to resume from (no out_dir or checkpoint_every=0)"
     return f"{done}; resume with: c3rl train --resume {config.out_dir}"
 
@@ -473,7 +627,10 @@ def _template_population(config: TrainConfig) -> Population:
     return Population(params, jnp.zeros((config.n_agents,), jnp.int32))
 
 
-def _restore(checkpointer: Checkpointer, step: int, meta: dict, run: _Run) -> _Run:
+def _restore(run: _Run, step: int, program: _Program, r: int):
+    """(host record, RunState, ChunkInputs) of run r's checkpoint at `step`, shaped like
+    the fresh `run` and the program's replica r."""
+    meta = run.checkpointer.meta(step)
     n_agents = run.groups.shape[0]
     n_matrices = int(meta["n_sharing_matrices"])
     template = dataclasses.replace(
@@ -484,14 +641,12 @@ def _restore(checkpointer: Checkpointer, step: int, meta: dict, run: _Run) -> _R
         carry={
             k: np.zeros(shape, dtype) for k, (shape, dtype) in meta.get("carry_shapes", {}).items()
         },
-    ).checkpoint_tree()
+    ).checkpoint_tree(program.of(r, program.state), program.of(r, program.inputs))
     if "carry_shapes" not in meta:  # saved before rebuilds carried state
         del template["carry"]
-    tree = checkpointer.restore(step, template)
-    restored = _Run(
-        state=tree["state"],
-        inputs=ChunkInputs(tree["env_params"], tree["sharing"], tree["clusters"]),
-        mesh=run.mesh,
+    tree = run.checkpointer.restore(step, template)
+    restored = dataclasses.replace(
+        run,
         groups=np.asarray(tree["groups"]),
         returns=np.asarray(tree["returns"]),
         sharing_matrices=np.asarray(tree["sharing_matrices"]),
@@ -501,7 +656,8 @@ def _restore(checkpointer: Checkpointer, step: int, meta: dict, run: _Run) -> _R
         rebuilds=meta["extra"]["rebuilds"],
         carry={k: np.asarray(v) for k, v in tree.get("carry", {}).items()},
     )
-    return _placed(restored)
+    inputs = ChunkInputs(tree["env_params"], tree["sharing"], tree["clusters"])
+    return restored, tree["state"], inputs
 
 
 def _sharing_matrix(config: TrainConfig, groups: np.ndarray, sharing_matrix) -> np.ndarray:

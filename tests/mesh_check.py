@@ -41,7 +41,7 @@ for mode in SHARING_MODES:
     out["modes"][mode] = {"max_rel_diff": float(diff.max()), "p_rebuilt": changed[4]}
 
 config = TrainConfig(task="ar", n_agents=N_AGENTS, devices=4, progress=False).resolved()
-run, _, _ = _build(config, None, None)
+_, run, _, _ = _build(config, None, None)  # run: the program (state, inputs)
 out["specs"] = [  # every leaf of the run's state and chunk inputs: shape, where it lives
     {
         "path": jax.tree_util.keystr(path),

@@ -76,9 +76,10 @@ def default_devices(n_agents: int, available: int) -> int:
     return max(d for d in range(1, available + 1) if n_agents % d == 0)
 
 
-def make_mesh(devices: int | None, n_agents: int) -> Mesh | None:
-    """A 1-D mesh over the first `devices` devices (None: `default_devices`); None for one
-    device.
+def make_mesh(devices: int | None, n_agents: int, name: str = "n_agents") -> Mesh | None:
+    """A 1-D mesh over the first `devices` devices (None: `default_devices`) for a leading
+    axis of n_agents (`name`: what it counts, for errors; "seeds" when it holds replicas);
+    None for one device.
 
     Raises ConfigError when the count is not available or does not divide n_agents.
     """
@@ -91,8 +92,8 @@ def make_mesh(devices: int | None, n_agents: int) -> Mesh | None:
         )
     if n_agents % count:
         raise ConfigError(
-            f"n_agents={n_agents} is invalid with devices={count}: the agent axis is split in "
-            f"equal blocks, so n_agents must be a multiple of {count} (or set devices to a "
+            f"{name}={n_agents} is invalid with devices={count}: the axis is split in "
+            f"equal blocks, so {name} must be a multiple of {count} (or set devices to a "
             f"divisor of {n_agents}, e.g. devices=1)"
         )
     if count == 1:

@@ -56,6 +56,11 @@ class Checkpointer:
             )
         return step
 
+    def drop_after(self, step: int) -> None:
+        """Delete the checkpoints after `step` (a run continuing from `step` replaces them)."""
+        for later in [s for s in self.manager.all_steps() if s > step]:
+            self.manager.delete(later)
+
     def meta(self, step: int) -> dict:
         return self._restore(step, meta=ocp.args.JsonRestore())["meta"]
 
