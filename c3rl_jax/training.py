@@ -120,7 +120,7 @@ class _Program:
 
 def train(
     config: TrainConfig | None = None,
-    population: Population | None = None,
+    population: Population | list[Population] | None = None,
     sharing_matrix=None,
     resume: str | None = None,
     initial_agents: LearnerState | None = None,
@@ -130,7 +130,8 @@ def train(
     (with `config.seeds` S > 1: a list, replica r being the run with seed `config.seed + r`).
 
     population: a `Population` (params with leaves [N], groups [N]); default: the task's own
-        (each replica's from its seed); a given one is every replica's.
+        (each replica's from its seed); a given one is every replica's, or a list of S, one
+        per replica.
     sharing_matrix: P [N, N] for `sharing="custom"` (rows sum to 1).
     resume: a run directory to continue from its latest checkpoint; `config` may then be None
         (the saved one is used) or may differ from it only in `config.RESUMABLE_CHANGES`
@@ -332,9 +333,16 @@ def _build(
     n_devices = 1 if mesh is None else mesh.size
     total = (stacked or 1) * n_agents
     check_fits(total // n_devices, per_agent, jax.devices()[0])
+    populations = population if isinstance(population, list) else [population] * n_replicas
+    check(
+        len(populations) == n_replicas,
+        "population",
+        f"a list of {len(populations)}",
+        f"one Population, or a list of one per replica (seeds={n_replicas})",
+    )
     built = [
-        _fresh(c, task, learner, population, sharing_matrix, initial_agents, initial_buffer)
-        for c in configs
+        _fresh(c, task, learner, pop, sharing_matrix, initial_agents, initial_buffer)
+        for c, pop in zip(configs, populations, strict=True)
     ]
     if config.progress:  # once every input is checked
         print(

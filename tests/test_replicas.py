@@ -169,3 +169,19 @@ def test_repeats_that_fill_the_devices_change_no_replica(tiny_config, monkeypatc
     for a, b in zip(plain, padded, strict=True):
         np.testing.assert_allclose(a.returns, b.returns, rtol=RETURNS_RTOL)
         np.testing.assert_allclose(a.sharing_matrices, b.sharing_matrices, atol=1e-6)
+
+
+def test_each_replica_may_have_its_own_population(tiny_config):
+    from c3rl_jax import custom_population, get_task
+
+    base = get_task("pendulum").make_env("dense").default_params
+    pops = [custom_population(base, {"w": np.array([w, 0.0, -w])}) for w in (1.0, 2.0)]
+    config = _config(tiny_config, "individual", seeds=2, episodes=1)
+    multi = train(config, population=pops)
+    for replica, pop in zip(multi, pops, strict=True):
+        single = train(
+            dataclasses.replace(config, seed=replica.config["seed"], seeds=1), population=pop
+        )
+        np.testing.assert_array_equal(replica.returns, single.returns)  # all warm-up
+    with pytest.raises(ConfigError, match=r"^population='a list of 1' is invalid: .*seeds=2"):
+        train(config, population=pops[:1])
