@@ -4,7 +4,17 @@ import argparse
 import importlib
 import time
 
-MODULES = ("cli", "scaling", "learning", "tasks", "anm_mm", "mechanisms", "compare", "transfer")
+MODULES = (
+    "cli",
+    "scaling",
+    "learning",
+    "tasks",
+    "anm_mm",
+    "mechanisms",
+    "compare",
+    "exploration",
+    "transfer",
+)
 
 
 def main() -> None:
