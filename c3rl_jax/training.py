@@ -35,7 +35,7 @@ from c3rl_jax.runtime.memory import check_fits, learner_bytes_per_agent, replay_
 from c3rl_jax.runtime.metrics import METRICS_FILE, MetricsLog, episode_rows
 from c3rl_jax.runtime.results import RESULT_FILES, Results, atomic_write
 from c3rl_jax.sharing import get_sharing
-from c3rl_jax.sharing.adaptive import MODEL_FILE, rebuild_sharing
+from c3rl_jax.sharing.adaptive import MODEL_FILE, precompile, rebuild_sharing
 from c3rl_jax.tasks import get_task
 
 PROFILED_CHUNKS = 3  # chunks traced by jax.profiler when config.profile_dir is set
@@ -447,11 +447,18 @@ def _loop(config: TrainConfig, runs: list[_Run], program: _Program, env, learner
         total=config.episodes, initial=done, unit="ep", disable=not config.progress, desc=desc
     )
     last_checkpoint = done
+    precompiling = None  # the rebuild's programs compile while the first chunks run
+    next_rebuild = (done // config.rebuild_every + 1) * config.rebuild_every
+    if get_sharing(config.sharing).rebuilt and next_rebuild <= config.episodes:
+        dims = (learner.obs_dim, learner.act_dim)
+        precompiling = precompile(config, config.n_agents, *dims, config.buffer_size)
     with StopRequests() as stop:
         while done < config.episodes and stop.received is None:
             used = [run.sharing_matrices[-1] for run in runs]
             stats, seconds = chunks.run(program, runs, _chunk_length(config, done))
             rebuilding = _rebuild_due(config, runs[0])
+            if rebuilding and precompiling is not None:
+                precompiling.join()
             steps_per_s = sum(s.returns.size for s in stats) * episode_length / seconds
             scales = [noise_scale(config.explore, e) for e in range(done, runs[0].episodes_done)]
             for r, run in enumerate(runs):
@@ -471,6 +478,8 @@ def _loop(config: TrainConfig, runs: list[_Run], program: _Program, env, learner
                     results.save(run.config.out_dir)
             if due or finished:
                 last_checkpoint = done
+    if precompiling is not None:
+        precompiling.join()  # a stop before the first rebuild: no thread outlives the run
     bar.close()
     for log in logs:
         log.close()

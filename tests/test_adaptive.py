@@ -138,3 +138,20 @@ def test_rebuild_draws_are_distinct_uniform_and_compile_once_for_every_window():
     # 80 draws of 10 among 40: each age expected 20 times; a chi-square far beyond chance fails
     chi2 = np.sum((counts - 20) ** 2 / 20)
     assert chi2 < 80  # 39 degrees of freedom: p < 1e-4 above about 80
+
+
+def test_the_first_rebuild_finds_its_fit_compiled_by_the_precompile_thread(tiny_config):
+    from c3rl_jax.causal import agent_gp
+    from c3rl_jax.sharing.adaptive import precompile
+
+    # shapes no other test uses (7 samples per agent), so the compile is this test's own
+    config = dataclasses.replace(
+        tiny_config, sharing="c3rl", rebuild_every=1, rebuild_samples=7, rebuild_fit_steps=5,
+        episodes=1,
+    ).resolved()  # fmt: skip
+    size = agent_gp._fit_jit._cache_size()
+    precompile(config, 3, 3, 1, config.buffer_size).join()
+    assert agent_gp._fit_jit._cache_size() == size + 1
+    results = train(config)
+    assert "labels" in results.extra["rebuilds"][0]  # the rebuild ran its fit
+    assert agent_gp._fit_jit._cache_size() == size + 1  # on the precompiled program

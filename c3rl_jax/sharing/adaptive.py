@@ -11,6 +11,7 @@ True group labels are used only to score the clustering (ARI), never to build P.
 """
 
 import functools
+import threading
 import time
 import warnings
 from typing import NamedTuple
@@ -70,6 +71,31 @@ def recent_transitions(buffer: ReplayBuffer, m: int, window: int, key: jax.Array
     x, y = mechanism_data(data)
     agent_ids = np.repeat(np.arange(n_agents), m)
     return x.reshape(n_agents * m, -1), y.reshape(n_agents * m, -1), agent_ids
+
+
+def precompile(config, n_agents: int, obs_dim: int, act_dim: int, capacity: int):
+    """A started thread that compiles the rebuild's programs (the draw of sample ages, the
+    mechanism fit) on stand-in data of the rebuild's shapes, while the first chunks run, so
+    that the first rebuild finds them compiled; join it before that rebuild. A stand-in fit
+    that fails only leaves the compile to the first rebuild."""
+    m = config.rebuild_samples
+
+    def compile_on_stand_ins() -> None:
+        key = jax.random.PRNGKey(0)
+        _distinct_ages(key, m, capacity, m)
+        k_x, k_y = jax.random.split(key)
+        x = np.asarray(jax.random.normal(k_x, (n_agents * m, obs_dim + act_dim)))
+        y = np.asarray(jax.random.normal(k_y, (n_agents * m, obs_dim + 1)))
+        agent_ids = np.repeat(np.arange(n_agents), m)
+        method = get_mechanism(config.mechanism)
+        try:
+            method.fit(x, y, agent_ids, n_agents, key, config.rebuild_fit_steps, {})
+        except (ValueError, FloatingPointError, np.linalg.LinAlgError):
+            pass
+
+    thread = threading.Thread(target=compile_on_stand_ins, name="precompile-rebuild", daemon=True)
+    thread.start()
+    return thread
 
 
 def rebuild_sharing(
