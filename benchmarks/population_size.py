@@ -5,15 +5,17 @@ groups growing with N (7/7/6, 34/33/33, 167/167/166), episodes to threshold and 
     python -m benchmarks.population_size [--quick]
 
 Seeds per size (in one program each): 5 at N = 20, 2 at N = 100, 1 at N = 500 (the CPU's
-budget). Writes results/population_size.json and prints a table.
+budget). Writes results/population_size.json after every row (a rerun keeps the rows saved
+and runs the rest) and prints a table.
 """
 
 import argparse
+import json
 import time
 
 import numpy as np
 
-from benchmarks.common import write_json
+from benchmarks.common import RESULTS_DIR, write_json
 from benchmarks.compare import THRESHOLDS
 from c3rl_jax.analysis.comparison import episodes_to_threshold, interval
 
@@ -54,21 +56,29 @@ def run(n_agents: int, seeds: int, sharing: str, episodes: int) -> dict:
 
 
 def main(quick: bool = False) -> dict:
+    """Every (size, method) row, saved after each; rows already saved are kept, not rerun."""
     sizes, episodes = ({20: 2, 40: 1}, 4) if quick else (SIZES, EPISODES)
-    table = {}
+    name = "population_size_quick.json" if quick else "population_size.json"
+    path = RESULTS_DIR / name
+    table = json.loads(path.read_text())["table"] if path.exists() else {}
     for n_agents, seeds in sizes.items():
         for sharing in METHODS:
-            row = run(n_agents, seeds, sharing, episodes)
-            table[f"{n_agents}-{sharing}"] = {"agents": n_agents, "seeds": seeds, **row}
+            key = f"{n_agents}-{sharing}"
+            if key not in table:
+                table[key] = {
+                    "agents": n_agents,
+                    "seeds": seeds,
+                    **run(n_agents, seeds, sharing, episodes),
+                }
+                write_json(name, {"task": f"{TASK}-{REWARD}", "episodes": episodes, "table": table})
+            row = table[key]
             e, h = row["episodes_to_threshold"]
             print(
                 f"N={n_agents:>4} {sharing:>10}: {e:5.1f} ± {h:4.1f} episodes "
                 f"({row['reached']}), wall {row['wall_time_s']:6.0f} s, ARI {row['last_ari']}",
                 flush=True,
             )
-    payload = {"task": f"{TASK}-{REWARD}", "episodes": episodes, "table": table}
-    write_json("population_size_quick.json" if quick else "population_size.json", payload)
-    return payload
+    return {"task": f"{TASK}-{REWARD}", "episodes": episodes, "table": table}
 
 
 if __name__ == "__main__":
