@@ -77,7 +77,9 @@ class MechanismMethod:
     """name: registry key; fit: see `FitFn`; load_encoder: arrays -> Encoder (inverse of
     `Encoder.arrays`); criterion: how the mixture step chooses the number of mechanisms
     (`clustering.CRITERIA`); default_samples: transitions per agent per fit unless the user
-    sets `rebuild_samples`; description: one line for help texts."""
+    sets `rebuild_samples`; description: one line for help texts; precompiled: whether a run
+    may call `fit` on stand-in data in a background thread at its start, so that its jitted
+    programs are compiled before the first rebuild (for fits without side effects)."""
 
     name: str
     fit: FitFn
@@ -85,6 +87,7 @@ class MechanismMethod:
     criterion: str = "bic"
     default_samples: int = 20
     description: str = ""
+    precompiled: bool = False
 
 
 _MECHANISMS: Registry[MechanismMethod] = Registry("mechanism")
@@ -178,6 +181,7 @@ register_mechanism(
         AgentGPEncoder.load,
         criterion="silhouette",
         default_samples=50,
+        precompiled=True,
         description="one latent per agent, sparse GP with shared and agent-specific kernel parts",
     )
 )
@@ -218,6 +222,7 @@ register_mechanism(
         fit_anm_mm,
         GPPOMEncoder.load,
         description="per-sample ANM-MM (GPPOM), the paper's",
+        precompiled=True,
     )
 )
 

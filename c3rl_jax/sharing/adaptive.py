@@ -76,8 +76,9 @@ def recent_transitions(buffer: ReplayBuffer, m: int, window: int, key: jax.Array
 def precompile(config, n_agents: int, obs_dim: int, act_dim: int, capacity: int):
     """A started thread that compiles the rebuild's programs (the draw of sample ages, the
     mechanism fit) on stand-in data of the rebuild's shapes, while the first chunks run, so
-    that the first rebuild finds them compiled; join it before that rebuild. A stand-in fit
-    that fails only leaves the compile to the first rebuild."""
+    that the first rebuild finds them compiled; join it before that rebuild. The fit only for
+    a method marked `precompiled`; a stand-in fit that fails only leaves the compile to the
+    first rebuild."""
     m = config.rebuild_samples
 
     def compile_on_stand_ins() -> None:
@@ -88,6 +89,8 @@ def precompile(config, n_agents: int, obs_dim: int, act_dim: int, capacity: int)
         y = np.asarray(jax.random.normal(k_y, (n_agents * m, obs_dim + 1)))
         agent_ids = np.repeat(np.arange(n_agents), m)
         method = get_mechanism(config.mechanism)
+        if not method.precompiled:
+            return
         try:
             method.fit(x, y, agent_ids, n_agents, key, config.rebuild_fit_steps, {})
         except (ValueError, FloatingPointError, np.linalg.LinAlgError):
