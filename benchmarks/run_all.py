@@ -13,6 +13,7 @@ MODULES = (
     "mechanisms",
     "compare",
     "exploration",
+    "population_size",
     "transfer",
 )
 
