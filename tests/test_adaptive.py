@@ -1,6 +1,7 @@
 """Sharing rebuilt every K episodes (c3rl and the sysid ablation) inside the training loop."""
 
 import dataclasses
+import logging
 
 import jax
 import jax.numpy as jnp
@@ -140,18 +141,40 @@ def test_rebuild_draws_are_distinct_uniform_and_compile_once_for_every_window():
     assert chi2 < 80  # 39 degrees of freedom: p < 1e-4 above about 80
 
 
-def test_the_first_rebuild_finds_its_fit_compiled_by_the_precompile_thread(tiny_config):
-    from c3rl_jax.causal import agent_gp
+@pytest.mark.parametrize(
+    "mechanism, module, name, samples",
+    [("agent_gp", "agent_gp", "_fit_core", 7), ("anm_mm", "gppom", "fit_gppom_arrays", 9)],
+)
+def test_the_first_rebuild_finds_its_fit_compiled_by_the_precompile_thread(
+    tiny_config, caplog, mechanism, module, name, samples
+):
+    import importlib
+
     from c3rl_jax.sharing.adaptive import precompile
 
-    # shapes no other test uses (7 samples per agent), so the compile is this test's own
+    fit_jit = importlib.import_module(f"c3rl_jax.causal.{module}")._fit_jit
+    # shapes no other test uses (7 or 9 samples per agent), so the compiles are this test's own
     config = dataclasses.replace(
-        tiny_config, sharing="c3rl", rebuild_every=1, rebuild_samples=7, rebuild_fit_steps=5,
-        episodes=1,
+        tiny_config, sharing="c3rl", mechanism=mechanism, rebuild_every=1, rebuild_samples=samples,
+        rebuild_fit_steps=5, episodes=1,
     ).resolved()  # fmt: skip
-    size = agent_gp._fit_jit._cache_size()
-    precompile(config, 3, 3, 1, config.buffer_size).join()
-    assert agent_gp._fit_jit._cache_size() == size + 1
-    results = train(config)
+
+    def compiles(name):  # JAX's "Compiling jit(NAME) ..." log lines so far
+        return sum(r.getMessage().startswith(f"Compiling jit({name})") for r in caplog.records)
+
+    size = fit_jit._cache_size()
+    jax.config.update("jax_log_compiles", True)
+    try:
+        with caplog.at_level(logging.WARNING):
+            precompile(config, 3, 3, 1, config.buffer_size).join()
+            ahead = compiles(name), compiles("_distinct_ages")
+            called = fit_jit._cache_size() - size  # a call (not a compile) fills this cache
+            caplog.clear()
+            results = train(config)
+            during = compiles(name), compiles("_distinct_ages")
+    finally:
+        jax.config.update("jax_log_compiles", False)
+    assert ahead == (1, 1) and called == 0  # the thread compiled both programs, ran neither
     assert "labels" in results.extra["rebuilds"][0]  # the rebuild ran its fit
-    assert agent_gp._fit_jit._cache_size() == size + 1  # on the precompiled program
+    assert during == (0, 0)  # and compiled neither
+    assert fit_jit._cache_size() == size + 1  # one program

@@ -60,6 +60,7 @@ __all__ = [
     "AgentGPPredictive",
     "agent_gp_bound",
     "agent_gp_loss",
+    "compile_agent_gp",
     "encode_agent_gp",
     "fit_agent_gp",
     "outlier_weights",
@@ -788,6 +789,29 @@ def fit_agent_gp(
             stacklevel=2,
         )
     return fit
+
+
+def compile_agent_gp(n: int, dx: int, dy: int, n_agents: int, config: AgentGPConfig | None = None):
+    """Compile ``fit_agent_gp``'s program for X [n, dx], Y [n, dy] and n_agents agents
+    without running it (cold and warm-started fits share the program): the first fit of
+    these shapes then finds it compiled. Runs nothing on a device, so it may run in a
+    thread beside a run's own programs."""
+    config = (config or AgentGPConfig()).validate()
+    config = config.replace(n_inducing=config.inducing_for(dx))
+    with precision_scope(config.precision):
+        dtype = _dtype(config)
+        shaped = jax.ShapeDtypeStruct
+        template = (n_agents, config.n_inducing, dx, dy, config.d_theta, dtype)
+        _fit_jit.lower(
+            shaped((n, dx), dtype),
+            shaped((n, dy), dtype),
+            shaped((n,), jnp.int32),
+            shaped((n,), jnp.bool_),
+            shaped((2,), jnp.uint32),  # a key
+            jax.eval_shape(lambda: _zero_params(*template)),
+            shaped((), jnp.bool_),
+            config,
+        ).compile()
 
 
 def _check_new(fit: AgentGPFit, X, Y):

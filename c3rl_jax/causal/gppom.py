@@ -54,6 +54,7 @@ __all__ = [
     "GPPOMConfig",
     "GPPOMFit",
     "GPPOMParams",
+    "compile_gppom",
     "fit_gppom",
     "fit_gppom_arrays",
     "fit_gppom_batch",
@@ -483,6 +484,17 @@ def fit_gppom(X: Any, Y: Any, key: jax.Array, config: GPPOMConfig | None = None)
         fit = to_float32(jax.block_until_ready(fit))
     _warn_skipped(fit, config)
     return jax.tree_util.tree_map(jnp.asarray, fit)
+
+
+def compile_gppom(n: int, dx: int, dy: int, config: GPPOMConfig | None = None) -> None:
+    """Compile ``fit_gppom``'s program for X [n, dx], Y [n, dy] without running it (runs
+    nothing on a device, so it may run in a thread beside a run's own programs)."""
+    config = (config or GPPOMConfig()).validate()
+    with precision_scope(config.precision):
+        dtype = jnp.float64 if config.precision == "float64" else jnp.float32
+        shaped = jax.ShapeDtypeStruct
+        key = shaped((2,), jnp.uint32)
+        _fit_jit.lower(shaped((n, dx), dtype), shaped((n, dy), dtype), key, config).compile()
 
 
 def fit_gppom_batch(X: Any, Y: Any, keys: jax.Array, config: GPPOMConfig | None = None) -> GPPOMFit:

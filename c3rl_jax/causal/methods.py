@@ -28,10 +28,11 @@ from c3rl_jax.causal.agent_gp import (
     AgentGPFit,
     AgentGPParams,
     AgentGPPredictive,
+    compile_agent_gp,
     encode_agent_gp,
     fit_agent_gp,
 )
-from c3rl_jax.causal.gppom import GPPOMConfig, GPPOMFit, GPPOMParams, fit_gppom
+from c3rl_jax.causal.gppom import GPPOMConfig, GPPOMFit, GPPOMParams, compile_gppom, fit_gppom
 from c3rl_jax.registry import Registry
 
 __all__ = [
@@ -70,6 +71,10 @@ class MechanismFit(NamedTuple):
 
 # fit(x, y, agent_ids, n_agents, key, steps, carry) -> MechanismFit; steps None = the default
 FitFn = Callable[[np.ndarray, np.ndarray, np.ndarray, int, jax.Array, Any, Arrays], MechanismFit]
+# compile(n_agents, samples_per_agent, dx, dy, steps): compile the fit's programs for data of
+# these shapes without running anything on a device (a run calls it in a thread while its
+# first chunks run, so the first rebuild finds them compiled)
+CompileFn = Callable[[int, int, int, int, Any], None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,9 +82,8 @@ class MechanismMethod:
     """name: registry key; fit: see `FitFn`; load_encoder: arrays -> Encoder (inverse of
     `Encoder.arrays`); criterion: how the mixture step chooses the number of mechanisms
     (`clustering.CRITERIA`); default_samples: transitions per agent per fit unless the user
-    sets `rebuild_samples`; description: one line for help texts; precompiled: whether a run
-    may call `fit` on stand-in data in a background thread at its start, so that its jitted
-    programs are compiled before the first rebuild (for fits without side effects)."""
+    sets `rebuild_samples`; description: one line for help texts; compile: see `CompileFn`,
+    or None (the first rebuild compiles)."""
 
     name: str
     fit: FitFn
@@ -87,7 +91,7 @@ class MechanismMethod:
     criterion: str = "bic"
     default_samples: int = 20
     description: str = ""
-    precompiled: bool = False
+    compile: CompileFn | None = None
 
 
 _MECHANISMS: Registry[MechanismMethod] = Registry("mechanism")
@@ -174,6 +178,10 @@ def fit_agent_gp_method(x, y, agent_ids, n_agents, key, steps, carry) -> Mechani
     return MechanismFit(theta, np.arange(n_agents), AgentGPEncoder(fit), carry, skipped)
 
 
+def compile_agent_gp_method(n_agents, samples, dx, dy, steps) -> None:
+    compile_agent_gp(n_agents * samples, dx, dy, n_agents, _agent_gp_config(steps))
+
+
 register_mechanism(
     MechanismMethod(
         "agent_gp",
@@ -181,7 +189,7 @@ register_mechanism(
         AgentGPEncoder.load,
         criterion="silhouette",
         default_samples=50,
-        precompiled=True,
+        compile=compile_agent_gp_method,
         description="one latent per agent, sparse GP with shared and agent-specific kernel parts",
     )
 )
@@ -207,13 +215,20 @@ class GPPOMEncoder:
         return cls(GPPOMFit(**_unflatten(arrays, {"params": GPPOMParams})))
 
 
+def _gppom_config(steps) -> GPPOMConfig:
+    return GPPOMConfig() if steps is None else GPPOMConfig(n_steps=int(steps))
+
+
 def fit_anm_mm(x, y, agent_ids, n_agents, key, steps, carry) -> MechanismFit:
     """The paper's ANM-MM: a per-sample GPPOM fitted afresh (`steps` Adam steps, default 300)."""
-    config = GPPOMConfig() if steps is None else GPPOMConfig(n_steps=int(steps))
-    fit = fit_gppom(x, y, key, config)
+    fit = fit_gppom(x, y, key, _gppom_config(steps))
     return MechanismFit(
         np.asarray(fit.theta), np.asarray(agent_ids), GPPOMEncoder(fit), {}, int(fit.n_skipped)
     )
+
+
+def compile_anm_mm(n_agents, samples, dx, dy, steps) -> None:
+    compile_gppom(n_agents * samples, dx, dy, _gppom_config(steps))
 
 
 register_mechanism(
@@ -222,7 +237,7 @@ register_mechanism(
         fit_anm_mm,
         GPPOMEncoder.load,
         description="per-sample ANM-MM (GPPOM), the paper's",
-        precompiled=True,
+        compile=compile_anm_mm,
     )
 )
 

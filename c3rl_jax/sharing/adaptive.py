@@ -75,28 +75,25 @@ def recent_transitions(buffer: ReplayBuffer, m: int, window: int, key: jax.Array
 
 def precompile(config, n_agents: int, obs_dim: int, act_dim: int, capacity: int):
     """A started thread that compiles the rebuild's programs (the draw of sample ages, the
-    mechanism fit) on stand-in data of the rebuild's shapes, while the first chunks run, so
-    that the first rebuild finds them compiled; join it before that rebuild. The fit only for
-    a method marked `precompiled`; a stand-in fit that fails only leaves the compile to the
-    first rebuild."""
+    mechanism fit, if its method has a `compile`) for the rebuild's shapes while the first
+    chunks run, so that the first rebuild finds them compiled; join it before that rebuild.
+    It only compiles, runs nothing: a fit run on stand-in data beside a chunk split over
+    host devices once stalled one device's part of the chunk until XLA aborted the run (a
+    collective's 40 s rendezvous timeout). A compile that fails leaves it to the rebuild."""
     m = config.rebuild_samples
 
-    def compile_on_stand_ins() -> None:
-        key = jax.random.PRNGKey(0)
-        _distinct_ages(key, m, capacity, m)
-        k_x, k_y = jax.random.split(key)
-        x = np.asarray(jax.random.normal(k_x, (n_agents * m, obs_dim + act_dim)))
-        y = np.asarray(jax.random.normal(k_y, (n_agents * m, obs_dim + 1)))
-        agent_ids = np.repeat(np.arange(n_agents), m)
+    def compile_ahead() -> None:
+        key = jax.ShapeDtypeStruct((2,), jnp.uint32)
+        _distinct_ages.lower(key, m, capacity, m).compile()
         method = get_mechanism(config.mechanism)
-        if not method.precompiled:
+        if method.compile is None:
             return
         try:
-            method.fit(x, y, agent_ids, n_agents, key, config.rebuild_fit_steps, {})
+            method.compile(n_agents, m, obs_dim + act_dim, obs_dim + 1, config.rebuild_fit_steps)
         except (ValueError, FloatingPointError, np.linalg.LinAlgError):
             pass
 
-    thread = threading.Thread(target=compile_on_stand_ins, name="precompile-rebuild", daemon=True)
+    thread = threading.Thread(target=compile_ahead, name="precompile-rebuild", daemon=True)
     thread.start()
     return thread
 
