@@ -282,8 +282,12 @@ def _noise(params: AgentGPParams, noise_floor):
 
 def _bound_parts(params, xs, ys, agent_ids, weights, noise_floor, jitter):
     """Per-column collapsed bound F [dy], plus (L, LB [dy, M, M], c [dy, M], s^2 / sigma^2
-    [dy]) for the predictive. The quadratic term is (y^T y - gamma c^T c) / sigma^2 with
-    c = LB^-1 A y (Woodbury), as in GPflow's SGPR."""
+    [dy]) for the predictive: LB = chol(B), B = I + gamma A A^T, c = LB^-1 A y, gamma =
+    s^2 / sigma^2. The quadratic term y^T (I + gamma A^T A)^-1 y / sigma^2 is computed as
+    the sum of squares (||y - A^T m||^2 + ||m||^2 / gamma) / sigma^2, m = gamma B^-1 A y,
+    not as GPflow's (y^T y - gamma c^T c) / sigma^2: near the noise floor (gamma ~ 1e4) that
+    is a difference of two near-equal terms, and 1 / sigma^2 magnified its float32 rounding
+    to thousands of nats (and non-finite steps) on rebuild data."""
     dtype = xs.dtype
     dx = xs.shape[1]
     L = _kuu_chol(params, dx, jitter)
@@ -292,25 +296,26 @@ def _bound_parts(params, xs, ys, agent_ids, weights, noise_floor, jitter):
     AAt = A @ A.T
     yw = ys * weights[:, None]
     Ay = A @ yw  # [M, dy]
-    yy = jnp.sum(yw * yw, axis=0)  # [dy]
     trA = jnp.sum(A * A)
     n_eff = jnp.sum(weights)
     s2 = jnp.exp(params.log_amp)
     sig2 = _noise(params, noise_floor)
     eye = jnp.eye(AAt.shape[0], dtype=dtype)
 
-    def column(s2_j, sig2_j, ay_j, yy_j):
+    def column(s2_j, sig2_j, ay_j, y_j):
         gamma = s2_j / sig2_j
         B = eye + gamma * AAt
         LB = jnp.linalg.cholesky(0.5 * (B + B.T))
         c = solve_triangular(LB, ay_j, lower=True)
         logdet = n_eff * jnp.log(sig2_j) + 2.0 * jnp.sum(jnp.log(jnp.diagonal(LB)))
-        quad = (yy_j - gamma * jnp.sum(c * c)) / sig2_j
+        m = gamma * solve_triangular(LB.T, c, lower=False)  # B m = gamma A y
+        r = y_j - A.T @ m
+        quad = (jnp.sum(r * r) + jnp.sum(m * m) / gamma) / sig2_j
         trace = gamma * (n_eff - trA)
         F = -0.5 * (n_eff * math.log(2.0 * math.pi) + logdet + quad + trace)
         return F, LB, c
 
-    F, LB, c = jax.vmap(column, in_axes=(0, 0, 1, 0))(s2, sig2, Ay, yy)
+    F, LB, c = jax.vmap(column, in_axes=(0, 0, 1, 1))(s2, sig2, Ay, yw)
     return F, (L, LB, c, s2 / sig2)
 
 
