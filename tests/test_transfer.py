@@ -103,7 +103,7 @@ def test_every_mechanism_method_saves_a_model_that_transfer_uses(mechanism, tmp_
     # an agent's own transitions, placed again, land where the fit put that agent: exactly for
     # anm_mm and sysid; agent_gp refits the new latent, which must come out nearest the agent's
     # own fitted latent (the mixture's components can be narrower than that difference), up to
-    # 1% of the latents' range: two agents of one group may sit 0.004 apart
+    # 1% of the latents' range: two agents may sit 0.004 apart
     for n in range(6):
         mine = model.agent_ids == n
         if mechanism == "agent_gp":
