@@ -50,7 +50,14 @@ from jax.scipy.linalg import solve_triangular
 
 from c3rl_jax.causal.blas import single_thread_blas
 from c3rl_jax.causal.gppom import sq_dist
-from c3rl_jax.causal.numerics import PRECISIONS, all_finite, precision_scope, select, to_float32
+from c3rl_jax.causal.numerics import (
+    PRECISIONS,
+    all_finite,
+    precision_dtype,
+    precision_scope,
+    select,
+    to_float32,
+)
 from c3rl_jax.errors import check, check_int
 
 __all__ = [
@@ -639,10 +646,6 @@ _predict_jit = jax.jit(_predict_core)
 # ----------------------------------------------------------------------------- public
 
 
-def _dtype(config: AgentGPConfig):
-    return jnp.float64 if config.precision == "float64" else jnp.float32
-
-
 def _as_matrix(name: str, a: Any) -> np.ndarray:
     a = np.asarray(a)
     check(
@@ -769,7 +772,7 @@ def fit_agent_gp(
     n_used = int(mask.sum())
     check(n_used >= 2, "n (unmasked rows)", n_used, "at least 2")
     with precision_scope(config.precision), single_thread_blas():
-        dtype = _dtype(config)
+        dtype = precision_dtype(config.precision)
         template = _zero_params(N, M, dx, dy, config.d_theta, dtype)
         use_init = init is not None
         start = _check_init(init, template) if use_init else template
@@ -804,7 +807,7 @@ def compile_agent_gp(n: int, dx: int, dy: int, n_agents: int, config: AgentGPCon
     config = (config or AgentGPConfig()).validate()
     config = config.replace(n_inducing=config.inducing_for(dx))
     with precision_scope(config.precision):
-        dtype = _dtype(config)
+        dtype = precision_dtype(config.precision)
         shaped = jax.ShapeDtypeStruct
         template = (n_agents, config.n_inducing, dx, dy, config.d_theta, dtype)
         _fit_jit.lower(
@@ -839,7 +842,7 @@ def encode_agent_gp(fit: AgentGPFit, X_new: Any, Y_new: Any, key: jax.Array | No
     X, Y = _check_new(fit, X_new, Y_new)
     key = jax.random.key(0) if key is None else key
     with precision_scope(fit.config.precision), single_thread_blas():
-        dtype = _dtype(fit.config)
+        dtype = precision_dtype(fit.config.precision)
         f = jax.tree_util.tree_map(
             lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, fit
         )
@@ -858,7 +861,7 @@ def predict_agent_gp(fit: AgentGPFit, X_new: Any, theta: Any):
     d = fit.theta.shape[1]
     check(theta.shape == (d,), "theta.shape", theta.shape, f"({d},)")
     with precision_scope(fit.config.precision), single_thread_blas():
-        dtype = _dtype(fit.config)
+        dtype = precision_dtype(fit.config.precision)
         f = jax.tree_util.tree_map(
             lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, fit
         )

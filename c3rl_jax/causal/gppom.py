@@ -47,7 +47,14 @@ import optax
 from jax.scipy.linalg import cho_solve
 
 from c3rl_jax.causal.blas import single_thread_blas
-from c3rl_jax.causal.numerics import PRECISIONS, all_finite, precision_scope, select, to_float32
+from c3rl_jax.causal.numerics import (
+    PRECISIONS,
+    all_finite,
+    precision_dtype,
+    precision_scope,
+    select,
+    to_float32,
+)
 from c3rl_jax.errors import check, check_int
 
 __all__ = [
@@ -479,7 +486,7 @@ def fit_gppom(X: Any, Y: Any, key: jax.Array, config: GPPOMConfig | None = None)
     config = (config or GPPOMConfig()).validate()
     X, Y = _check_data(X, Y, batched=False)
     with precision_scope(config.precision), single_thread_blas():
-        dtype = jnp.float64 if config.precision == "float64" else jnp.float32
+        dtype = precision_dtype(config.precision)
         fit = _fit_jit(jnp.asarray(X, dtype), jnp.asarray(Y, dtype), key, config)
         fit = to_float32(jax.block_until_ready(fit))
     _warn_skipped(fit, config)
@@ -491,7 +498,7 @@ def compile_gppom(n: int, dx: int, dy: int, config: GPPOMConfig | None = None) -
     nothing on a device, so it may run in a thread beside a run's own programs)."""
     config = (config or GPPOMConfig()).validate()
     with precision_scope(config.precision):
-        dtype = jnp.float64 if config.precision == "float64" else jnp.float32
+        dtype = precision_dtype(config.precision)
         shaped = jax.ShapeDtypeStruct
         key = shaped((2,), jnp.uint32)
         _fit_jit.lower(shaped((n, dx), dtype), shaped((n, dy), dtype), key, config).compile()
@@ -511,7 +518,7 @@ def fit_gppom_batch(X: Any, Y: Any, keys: jax.Array, config: GPPOMConfig | None 
         f"one key per batch entry ({X.shape[0]})",
     )
     with precision_scope(config.precision), single_thread_blas():
-        dtype = jnp.float64 if config.precision == "float64" else jnp.float32
+        dtype = precision_dtype(config.precision)
         Xj, Yj = jnp.asarray(X, dtype), jnp.asarray(Y, dtype)
         fit = _fit_batch_jit(Xj, Yj, keys, config)
         fit = to_float32(jax.block_until_ready(fit))

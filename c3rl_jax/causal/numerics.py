@@ -17,6 +17,11 @@ def precision_scope(precision: str):
     return contextlib.nullcontext()
 
 
+def precision_dtype(precision: str):
+    """The float dtype a fit of this precision computes in (inside `precision_scope`)."""
+    return jnp.float64 if precision == "float64" else jnp.float32
+
+
 def all_finite(*trees) -> jax.Array:
     """[] True when every leaf of every tree is finite."""
     leaves = jax.tree_util.tree_leaves(trees)
