@@ -159,8 +159,8 @@ def test_the_first_rebuild_finds_its_fit_compiled_by_the_precompile_thread(
         rebuild_fit_steps=5, episodes=1,
     ).resolved()  # fmt: skip
 
-    def compiles(name):  # JAX's "Compiling jit(NAME) ..." log lines so far
-        return sum(r.getMessage().startswith(f"Compiling jit({name})") for r in caplog.records)
+    def compiles(fn):  # JAX's "Compiling jit(FN) ..." log lines so far
+        return sum(r.getMessage().startswith(f"Compiling jit({fn})") for r in caplog.records)
 
     size = fit_jit._cache_size()
     jax.config.update("jax_log_compiles", True)
