@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# One worker per core; a module's tests stay on one worker, so its shared fixtures run once.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadscope
 
 # The method on a small default: c3rl on 20 pendulum agents in 3 wind groups, then its plots;
 # pass other options with ARGS="--task ... --episodes ...".
