@@ -296,10 +296,39 @@ def test_non_finite_steps_are_skipped_and_counted():
     def loss(p):  # finite below 1, NaN above: Adam heads for 3 and must stop short
         return jnp.where(p < 1.0, (p - 3.0) ** 2, jnp.nan)
 
-    best, best_loss, history, skipped = AG._adam_best(loss, jnp.asarray(0.0), 50, 50, 0.3)
+    best, best_loss, history, skipped = AG._adam_best(loss, jnp.asarray(0.0), 50, 50, 0.3, jnp.inf)
     assert int(skipped) > 0
     assert np.sum(np.isnan(np.asarray(history))) == int(skipped)
     assert float(best) < 1.0 and np.isfinite(float(best_loss))
+
+
+def _reference_adam(grad, p, n_steps, lr, clip):
+    """Adam (optax defaults) on gradients scaled to global norm <= clip, cosine-decayed as
+    _adam_best documents; plain NumPy, float64."""
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    for i in range(n_steps):
+        g = grad(p)
+        g = g * min(1.0, clip / np.linalg.norm(g))
+        m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g**2
+        m_hat, v_hat = m / (1 - 0.9 ** (i + 1)), v / (1 - 0.999 ** (i + 1))
+        cosine = 0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * i / n_steps))
+        p = p - lr * cosine * m_hat / (np.sqrt(v_hat) + 1e-8)
+    return p
+
+
+def test_steps_follow_adam_on_clipped_gradients():
+    # a loss whose gradient falls from ~4000 to ~1 along the way: clipping changes the path
+    scale = np.array([1.0, 3.0])
+    loss = lambda p: jnp.sum(scale * p**4)  # noqa: E731
+    grad = lambda p: 4 * scale * p**3  # noqa: E731
+    p0 = np.array([-7.0, 5.0])
+    with jax.enable_x64(True):
+        best, *_ = AG._adam_best(loss, jnp.asarray(p0), 30, 30, 0.5, 10.0)
+    np.testing.assert_allclose(
+        np.asarray(best), _reference_adam(grad, p0, 30, 0.5, 10.0), rtol=1e-9
+    )
+    unclipped = _reference_adam(grad, p0, 30, 0.5, np.inf)
+    assert np.max(np.abs(np.asarray(best) - unclipped)) > 0.1
 
 
 # ----------------------------------------------------------------------------- validation
@@ -338,6 +367,7 @@ def test_bad_data_names_the_field(data, change, field):
         ({"noise_floor": 0.0}, "AgentGPConfig.noise_floor"),
         ({"learning_rate": math.nan}, "AgentGPConfig.learning_rate"),
         ({"outlier_z": -1.0}, "AgentGPConfig.outlier_z"),
+        ({"clip_norm": 0.0}, "AgentGPConfig.clip_norm"),
     ],
 )
 def test_bad_config_names_the_field(data, kwargs, field):

@@ -97,6 +97,9 @@ class AgentGPConfig:
         every fitted latent.
       precision: "float32" (default) or "float64" (scoped ``jax.enable_x64``).
       learning_rate: Adam's peak step size (cosine-decayed over the steps).
+      clip_norm: each step's gradient is scaled down to this global norm before Adam
+        (inf: off). A fit's first gradients are thousands of nats steep; unclipped, Adam's
+        second moment keeps them and shrinks every later step.
       noise_floor: variance added to every column's noise (standardised units).
       jitter: added to the diagonal of Kuu (standardised units; k(z, z) = 1).
       outlier_z: rows with a robust z above this in any column get weight 0 (inf: off).
@@ -116,6 +119,7 @@ class AgentGPConfig:
     encode_random_inits: int = flax.struct.field(pytree_node=False, default=4)
     precision: str = flax.struct.field(pytree_node=False, default="float32")
     learning_rate: float = 0.1
+    clip_norm: float = 10.0
     noise_floor: float = 1e-4
     jitter: float = 1e-4
     outlier_z: float = 8.0
@@ -161,13 +165,14 @@ class AgentGPConfig:
             value,
             "a finite number >= 0",
         )
-        value = float(self.outlier_z)
-        check(
-            value > 0 and not math.isnan(value),
-            "AgentGPConfig.outlier_z",
-            value,
-            "a number > 0 (inf turns outlier weighting off)",
-        )
+        for name in ("outlier_z", "clip_norm"):
+            value = float(getattr(self, name))
+            check(
+                value > 0 and not math.isnan(value),
+                f"AgentGPConfig.{name}",
+                value,
+                "a number > 0 (inf turns it off)",
+            )
         return self
 
 
@@ -473,11 +478,12 @@ def _init_params(
     )
 
 
-def _adam_best(loss_fn, params, n_steps, max_steps: int, learning_rate):
-    """Adam for n_steps <= max_steps (may be traced; cosine-decayed step size); steps with a
-    non-finite loss or gradient are skipped. Returns (best iterate, its loss, history
-    [max_steps] (NaN where skipped or not run), skipped)."""
-    opt = optax.scale_by_adam()
+def _adam_best(loss_fn, params, n_steps, max_steps: int, learning_rate, clip_norm):
+    """Adam on gradients clipped to global norm clip_norm, for n_steps <= max_steps (may be
+    traced; cosine-decayed step size); steps with a non-finite loss or gradient are skipped.
+    Returns (best iterate, its loss, history [max_steps] (NaN where skipped or not run),
+    skipped)."""
+    opt = optax.chain(optax.clip_by_global_norm(clip_norm), optax.scale_by_adam())
     value_and_grad = jax.value_and_grad(loss_fn)
     dtype = jax.tree_util.tree_leaves(params)[0].dtype
     inf = jnp.asarray(jnp.inf, dtype)
@@ -523,6 +529,7 @@ def _fit_core(X, Y, agent_ids, mask, key, init: AgentGPParams, use_init, config:
     noise_floor = jnp.asarray(config.noise_floor, dtype)
     jitter = jnp.asarray(config.jitter, dtype)
     lr = jnp.asarray(config.learning_rate, dtype)
+    clip = jnp.asarray(config.clip_norm, dtype)
 
     mask = mask.astype(dtype)
     med, scale = _robust_stats(Y, mask)
@@ -547,7 +554,7 @@ def _fit_core(X, Y, agent_ids, mask, key, init: AgentGPParams, use_init, config:
         best, best_loss, chosen, losses, history, skipped = carry
         fresh = _init_params(keys[r], xs, agent_ids, weights, n_agents, dy, M, config)
         start = select((r == 0) & use_init, init, fresh)
-        p, loss, hist, skip = _adam_best(loss_fn, start, n_steps, S, lr)
+        p, loss, hist, skip = _adam_best(loss_fn, start, n_steps, S, lr, clip)
         better = jnp.isfinite(loss) & (loss < best_loss)
         best, best_loss, chosen = select(better, (p, loss, r), (best, best_loss, chosen))
         return (
@@ -608,6 +615,7 @@ def _encode_core(fit: AgentGPFit, X, Y, key):
     dtype = fit.x_mean.dtype
     noise_floor = jnp.asarray(config.noise_floor, dtype)
     lr = jnp.asarray(config.learning_rate, dtype)
+    clip = jnp.asarray(config.clip_norm, dtype)
     out = _outlier_rows(Y, fit.y_median, fit.y_scale, jnp.asarray(config.outlier_z, dtype))
     w = jnp.where(out, 0.0, 1.0).astype(dtype)
     xs = (X - fit.x_mean) / fit.x_std
@@ -622,7 +630,7 @@ def _encode_core(fit: AgentGPFit, X, Y, key):
     rand = jax.random.normal(key, (config.encode_random_inits, d), dtype)
     starts = jnp.concatenate([fit.theta.astype(dtype), rand], axis=0)
     steps = config.encode_steps
-    run = jax.vmap(lambda t: _adam_best(loss_fn, t, steps, steps, lr))
+    run = jax.vmap(lambda t: _adam_best(loss_fn, t, steps, steps, lr, clip))
     best, best_loss, _, _ = run(starts)
     safe = jnp.where(jnp.isfinite(best_loss), best_loss, jnp.inf)
     return best[jnp.argmin(safe)]
