@@ -2,10 +2,12 @@
 
 Each method is one `train()` of 20 agents with its seeds in one program (`seeds`), saved
 under benchmarks/results/compare/TASK-REWARD/METHOD/sS (compare_quick/ for --quick; a method
-already complete there is skipped, so an interrupted suite resumes).
+already complete there is skipped, so an interrupted suite resumes; so is one saved as
+METHOD/seedS, one process per seed, by suites before seeds ran in one program).
 Writes compare.json, compare.md (table) and, per task and reward mode, a learning-curve PNG,
 plus for c3rl a PNG of the final P and of cluster ARI and K per rebuild
-(c3rl_jax.analysis.plotting).
+(c3rl_jax.analysis.plotting), and for every method that rebuilds P the stability of its
+clusters (ARI at episodes 10 and 20, rebuilds after episode 20 below 0.8).
 
     python -m benchmarks.compare [--quick] [--seeds 5] [--tasks pendulum-dense ...]
 
@@ -67,20 +69,25 @@ def run_method(
         overwrite=True,  # an incomplete run of the suite is redone from the start
         **METHODS[method],
     ).resolved()
-    folders = [out / f"s{seed}" for seed in range(seeds)]
-    if (out / "replicas.json").exists() and all((f / "results.json").exists() for f in folders):
-        done = [Results.load(f) for f in folders]
-        if all(r.returns.shape[1] == config.episodes for r in done):
-            return [summarise(r) for r in done]
+    # sS: one program of all seeds; seedS: one process per seed (suites before 2026-12-02)
+    for name, one_program in (("s", True), ("seed", False)):
+        folders = [out / f"{name}{seed}" for seed in range(seeds)]
+        if one_program and not (out / "replicas.json").exists():
+            continue
+        if all((f / "results.json").exists() for f in folders):
+            done = [Results.load(f) for f in folders]
+            if all(r.returns.shape[1] == config.episodes for r in done):
+                return [summarise(r, one_program) for r in done]
     results = train(config)
     return [summarise(r) for r in (results if seeds > 1 else [results])]
 
 
-def summarise(results) -> dict:
+def summarise(results, one_program: bool = True) -> dict:
     curve = results.returns.mean(axis=0)  # [E] population-mean return per episode
     return {
         "curve": curve.tolist(),
         "wall_time_s": results.wall_time,  # of the whole program, all seeds together
+        "one_program": one_program,  # False: wall_time_s is this seed's own process
         "agent_steps": int(results.returns.size * results.episode_length),
         "rebuilds": results.extra.get("rebuilds", []),
         "final_sharing": results.sharing_matrices[-1].tolist(),
@@ -101,15 +108,35 @@ def aggregate(runs: dict, threshold: float) -> dict:
             "reached": f"{int(np.isfinite(reach).sum())}/{len(reach)}",
             "final_return": interval(curves[:, -10:].mean(axis=1)),
             "auc": interval(curves.mean(axis=1)),
-            "wall_time_s": seeds[0]["wall_time_s"],  # the one program of all seeds
+            # the one program of all seeds, or [mean, half-width] of one process per seed
+            "wall_time_s": seeds[0]["wall_time_s"]
+            if seeds[0].get("one_program", True)
+            else interval(np.array([r["wall_time_s"] for r in seeds])),
         }
+    stability = {m: rebuild_stability(s) for m, s in runs.items() if s[0]["rebuilds"]}
     budget = len(runs["oracle"][0]["curve"])
     shares = {
         method: headroom(reach_of, budget, method)
         for method in runs
         if method.startswith("c3rl") and {"individual", "global", "oracle"} <= set(runs)
     }
-    return table, shares
+    return table, shares, stability
+
+
+def rebuild_stability(seeds: list, late: int = 20, floor: float = 0.8) -> dict:
+    """Cluster ARI against the true groups over the seeds' rebuild records: its mean at the
+    episode-10 and episode-20 rebuilds, and how many rebuilds after episode `late` fall below
+    `floor` (the mechanism issue's stability target), with the lowest of them."""
+    records = [r for seed in seeds for r in seed["rebuilds"]]
+    at = lambda e: [r["ari"] for r in records if r["episode"] == e]  # noqa: E731
+    later = [r["ari"] for r in records if r["episode"] > late]
+    return {
+        "ari_episode_10": float(np.mean(at(10))) if at(10) else float("nan"),
+        "ari_episode_20": float(np.mean(at(20))) if at(20) else float("nan"),
+        "later_below": int(sum(a < floor for a in later)),
+        "later": len(later),
+        "later_lowest": float(min(later)) if later else float("nan"),
+    }
 
 
 def plot_c3rl(seeds: list, title: str, path: Path) -> None:
@@ -137,10 +164,16 @@ def markdown(table: dict) -> str:
             fmt = lambda m_h: f"{m_h[0]:.1f} ± {m_h[1]:.1f}"  # noqa: E731
             # a [mean, half-width] pair: one process per seed (saved before seeds ran in one)
             wall = r["wall_time_s"]
-            wall = f"{wall[0]:.0f} per seed" if isinstance(wall, list) else f"{wall:.0f}"
+            wall = f"{wall[0]:.0f} per seed" if isinstance(wall, list | tuple) else f"{wall:.0f}"
             lines.append(
                 f"| {method} | {fmt(r['episodes_to_threshold'])} | {r['reached']} | "
                 f"{fmt(r['final_return'])} | {fmt(r['auc'])} | {wall} |"
+            )
+        for method, st in rows.get("rebuilds", {}).items():
+            lines.append(
+                f"\n{method} rebuilds: cluster ARI {st['ari_episode_10']:.2f} at episode 10 and "
+                f"{st['ari_episode_20']:.2f} at 20 (mean over seeds); after episode 20 "
+                f"{st['later_below']} of {st['later']} below 0.8, lowest {st['later_lowest']:.2f}"
             )
         for method, h in rows.get("headroom", {}).items():
             lines.append(
@@ -174,8 +207,13 @@ def main(quick: bool = False, seeds: int = 5, tasks: list[str] | None = None) ->
         task, reward = key.rsplit("-", 1)
         threshold = THRESHOLDS[(task, reward)]
         runs = {m: run_method(out_root, task, reward, m, seeds, episodes) for m in METHODS}
-        rows, shares = aggregate(runs, threshold)
-        table[key] = {"threshold": threshold, "methods": rows, "headroom": shares}
+        rows, shares, stability = aggregate(runs, threshold)
+        table[key] = {
+            "threshold": threshold,
+            "methods": rows,
+            "headroom": shares,
+            "rebuilds": stability,
+        }
         agent_steps += sum(r["agent_steps"] for seeds_runs in runs.values() for r in seeds_runs)
         bands = {m: plotting.t_band(np.array([r["curve"] for r in s])) for m, s in runs.items()}
         band = "band: 95% t-interval over seeds"
