@@ -25,7 +25,12 @@ import numpy as np
 
 from benchmarks.common import RESULTS_DIR, environment
 from c3rl_jax.analysis import plotting
-from c3rl_jax.analysis.comparison import episodes_to_threshold, headroom, interval
+from c3rl_jax.analysis.comparison import (
+    episodes_to_threshold,
+    headroom,
+    interval,
+    rebuild_stability,
+)
 
 METHODS = {
     "individual": {"sharing": "individual"},
@@ -121,22 +126,6 @@ def aggregate(runs: dict, threshold: float) -> dict:
         if method.startswith("c3rl") and {"individual", "global", "oracle"} <= set(runs)
     }
     return table, shares, stability
-
-
-def rebuild_stability(seeds: list, late: int = 20, floor: float = 0.8) -> dict:
-    """Cluster ARI against the true groups over the seeds' rebuild records: its mean at the
-    episode-10 and episode-20 rebuilds, and how many rebuilds after episode `late` fall below
-    `floor` (the mechanism issue's stability target), with the lowest of them."""
-    records = [r for seed in seeds for r in seed["rebuilds"]]
-    at = lambda e: [r["ari"] for r in records if r["episode"] == e]  # noqa: E731
-    later = [r["ari"] for r in records if r["episode"] > late]
-    return {
-        "ari_episode_10": float(np.mean(at(10))) if at(10) else float("nan"),
-        "ari_episode_20": float(np.mean(at(20))) if at(20) else float("nan"),
-        "later_below": int(sum(a < floor for a in later)),
-        "later": len(later),
-        "later_lowest": float(min(later)) if later else float("nan"),
-    }
 
 
 def plot_c3rl(seeds: list, title: str, path: Path) -> None:

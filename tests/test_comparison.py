@@ -5,7 +5,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from c3rl_jax.analysis.comparison import episodes_to_threshold, headroom, interval
+from c3rl_jax.analysis.comparison import (
+    episodes_to_threshold,
+    headroom,
+    interval,
+    rebuild_stability,
+)
 
 
 def test_episodes_to_threshold_is_the_end_of_the_first_window_whose_mean_reaches_it():
@@ -44,3 +49,18 @@ def test_no_headroom_where_the_oracle_is_not_ahead():
     same = np.array([30.0, 40.0])
     h = headroom({"individual": same, "global": same, "oracle": same, "c3rl": same}, 100)
     assert np.isnan(h["headroom"]) and np.isnan(h["low"]) and h["oracle_gain"] == 0.0
+
+
+def test_rebuild_stability_by_hand():
+    seeds = [
+        {"rebuilds": [{"episode": 10, "ari": 1.0}, {"episode": 20, "ari": 0.5}]},
+        {"rebuilds": [{"episode": 10, "ari": 0.5}, {"episode": 25, "ari": 0.7}]},
+        {"rebuilds": [{"episode": 30, "ari": 0.9}, {"episode": 35, "ari": 0.8}]},
+    ]
+    s = rebuild_stability(seeds)
+    assert s["ari_episode_10"] == 0.75 and s["ari_episode_20"] == 0.5
+    # after episode 20: 0.7, 0.9, 0.8; only 0.7 is below 0.8 (0.8 itself is not)
+    assert (s["later_below"], s["later"], s["later_lowest"]) == (1, 3, 0.7)
+    empty = rebuild_stability([{"rebuilds": []}])
+    assert np.isnan(empty["ari_episode_10"]) and empty["later"] == 0
+    assert np.isnan(empty["later_lowest"])

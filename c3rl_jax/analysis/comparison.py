@@ -1,5 +1,5 @@
 """Comparing methods over seeds: episodes to a return threshold, t-intervals, and the share
-of the oracle's headroom a method captures.
+of the oracle's headroom a method captures, and how stable a method's rebuilt clusters are.
 
 Runs of different methods with the same seed learn on the same population (the population
 is drawn from the seed), so seeds pair the methods; the headroom's interval resamples seeds.
@@ -73,4 +73,24 @@ def headroom(
         "high": float(high),
         "naive": naive,
         "oracle_gain": float(reached[naive].mean() - reached["oracle"].mean()),
+    }
+
+
+def rebuild_stability(seeds: list, late: int = 20, floor: float = 0.8) -> dict:
+    """Cluster ARI against the true groups over the seeds' rebuild records: its mean at the
+    episode-10 and episode-20 rebuilds, and how many rebuilds after episode `late` fall below
+    `floor` (the mechanism issue's stability target), with the lowest of them."""
+    records = [r for seed in seeds for r in seed["rebuilds"]]
+
+    def mean_ari_at(episode: int) -> float:
+        aris = [r["ari"] for r in records if r["episode"] == episode]
+        return float(np.mean(aris)) if aris else float("nan")
+
+    later = [r["ari"] for r in records if r["episode"] > late]
+    return {
+        "ari_episode_10": mean_ari_at(10),
+        "ari_episode_20": mean_ari_at(20),
+        "later_below": int(sum(a < floor for a in later)),
+        "later": len(later),
+        "later_lowest": float(min(later)) if later else float("nan"),
     }
