@@ -12,6 +12,7 @@ MODULES = (
     "anm_mm",
     "mechanisms",
     "compare",
+    "heterogeneous",
     "exploration",
     "population_size",
     "transfer",

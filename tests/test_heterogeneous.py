@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from benchmarks.heterogeneous import HETEROGENEOUS, make_populations, split
+from benchmarks.heterogeneous import HETEROGENEOUS, METHODS, evaluate, make_populations, split
 from benchmarks.mechanisms import JITTER
 
 KEYS = sorted(HETEROGENEOUS)
@@ -40,3 +40,28 @@ def test_groups_and_values(key):
     name = JITTER[task][0]
     a, b = (np.asarray(getattr(p.params, name)) for p in pops)
     assert not np.allclose(a, b), "seeds 0 and 1 drew the same jitter"
+
+
+def _row(reach: dict, spec: dict, threshold: float, episodes: int) -> dict:
+    methods = {m: {"episodes_to_threshold": list(v)} for m, v in reach.items()}
+    return {"spec": spec, "threshold": threshold, "episodes": episodes, "methods": methods}
+
+
+def test_evaluate_keeps_an_earlier_sweeps_methods_and_adds_the_headroom():
+    task, reward = split("pendulum-sparse")
+    entry = HETEROGENEOUS["pendulum-sparse"]
+    reach = {
+        "individual": [30.0, 32.0, 34.0],
+        "global": [40.0, float("nan"), 44.0],
+        "oracle": [20.0, 22.0, 24.0],
+        "c3rl": [22.0, 24.0, 26.0],
+    }
+    done = _row(reach, entry["spec"], entry["threshold"], 100)
+    row = evaluate(task, reward, entry, (*METHODS, "c3rl"), done)  # runs nothing
+    assert row["methods"] == done["methods"]
+    assert row["criterion"]["naive"] == "individual"
+    assert row["criterion"]["gain"] == pytest.approx(1 - 22 / 32)
+    assert row["headroom"]["headroom"] == pytest.approx((32 - 24) / (32 - 22))
+    # a row of another threshold is not reused: with no method asked for, nothing is kept
+    stale = _row(reach, entry["spec"], entry["threshold"] + 1, 100)
+    assert evaluate(task, reward, entry, (), stale)["methods"] == {}
