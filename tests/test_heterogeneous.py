@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from benchmarks.heterogeneous import HETEROGENEOUS, METHODS, evaluate, make_populations, split
+from benchmarks.heterogeneous import (
+    HETEROGENEOUS,
+    METHODS,
+    evaluate,
+    make_populations,
+    split,
+    table,
+)
 from benchmarks.mechanisms import JITTER
 
 KEYS = sorted(HETEROGENEOUS)
@@ -62,6 +69,13 @@ def test_evaluate_keeps_an_earlier_sweeps_methods_and_adds_the_headroom():
     assert row["criterion"]["naive"] == "individual"
     assert row["criterion"]["gain"] == pytest.approx(1 - 22 / 32)
     assert row["headroom"]["headroom"] == pytest.approx((32 - 24) / (32 - 22))
+    for method in row["methods"].values():  # what the table prints beside the numbers
+        method |= {"interval_budget": (1.0, 0.5), "reached": 3, "final_return": (2.0, 0.1)}
+    lines = table({"case": row}).splitlines()
+    assert lines[-1].startswith("| case | c3rl | 1.0 ± 0.5 | 3/5 |")
+    # global's interval (40, 100, 44) is wide enough to overlap the oracle's: not met
+    assert "headroom 0.80" in lines[-1] and lines[-2].endswith("| False |")
+    assert row["criterion"]["non_overlapping"] is False
     # a row of another threshold is not reused: with no method asked for, nothing is kept
     stale = _row(reach, entry["spec"], entry["threshold"] + 1, 100)
     assert evaluate(task, reward, entry, (), stale)["methods"] == {}
