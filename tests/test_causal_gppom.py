@@ -256,3 +256,14 @@ def test_two_mechanism_mixture_is_clustered():
     )
     assert min(aris) > 0.5, aris
     assert min(aris) > raw_ari + 0.3
+
+
+@pytest.mark.parametrize("gram", [False, True])
+@pytest.mark.parametrize("d", [1, 3, 20])
+def test_sq_dist_matches_a_dense_numpy_reference(d, gram):
+    rng = np.random.default_rng(d)
+    a, b, w = rng.normal(size=(7, d)), rng.normal(size=(5, d)), rng.uniform(0.1, 2.0, size=d)
+    expected = np.sum(w * (a[:, None, :] - b[None, :, :]) ** 2, axis=-1)
+    got = G.sq_dist(jnp.asarray(a), jnp.asarray(b), jnp.asarray(w), gram=gram)
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-5, atol=1e-5)
+    assert np.all(np.asarray(G.sq_dist(jnp.asarray(a), jnp.asarray(a), gram=gram)) >= 0.0)

@@ -14,8 +14,9 @@ variational bound with M inducing points Z [M, dx + d] over (x, theta) jointly: 
 
     F_j = log N(y_j | 0, s_j^2 Qff + sigma_j^2 I) - s_j^2 / (2 sigma_j^2) tr(Kff - Qff),
 
-Qff = Kfu Kuu^-1 Kuf. The n x M^2 work (A = L^-1 Kuf, A A^T, A y) is done once per step;
-only M x M work is per column. The objective minimised is
+Qff = Kfu Kuu^-1 Kuf. The n x M^2 work (A = L^-1 Kuf, A A^T, A y) is done once per step,
+as matmuls (the n x M distances by the Gram identity, L^-1 formed explicitly); only M x M
+work is per column. The objective minimised is
 
     -sum_j F_j + 0.5 ||theta||^2 + 0.5 ||log lengthscales, rho, log amplitudes||^2.
 
@@ -275,8 +276,8 @@ def _kfu(params: AgentGPParams, xs, agent_ids):
     r = jax.nn.sigmoid(params.rho)
     w0 = 0.5 * jnp.exp(-2.0 * params.log_ls0)
     w1 = 0.5 * jnp.exp(-2.0 * params.log_ls1)
-    k0 = jnp.exp(-sq_dist(xs, zx, w0))
-    k1 = jnp.exp(-sq_dist(xs, zx, w1))
+    k0 = jnp.exp(-sq_dist(xs, zx, w0, gram=True))
+    k1 = jnp.exp(-sq_dist(xs, zx, w1, gram=True))
     kt = jnp.exp(-0.5 * sq_dist(params.theta, zt))[agent_ids]
     return (1.0 - r) * k0 + r * k1 * kt
 
@@ -304,7 +305,11 @@ def _bound_parts(params, xs, ys, agent_ids, weights, noise_floor, jitter):
     dx = xs.shape[1]
     L = _kuu_chol(params, dx, jitter)
     Kfu = _kfu(params, xs, agent_ids) * weights[:, None]
-    A = solve_triangular(L, Kfu.T, lower=True)  # [M, n]
+    # A = L^-1 Kuf through the explicit M x M inverse: one matmul, whose gradient is
+    # matmuls too; a triangular solve with n right-hand sides (and its reverse) took
+    # 0.3 ms of a 1.2 ms Adam step at n = 1000, M = 32 on a 2-core CPU
+    L_inv = solve_triangular(L, jnp.eye(L.shape[0], dtype=dtype), lower=True)
+    A = L_inv @ Kfu.T  # [M, n]
     AAt = A @ A.T
     yw = ys * weights[:, None]
     Ay = A @ yw  # [M, dy]

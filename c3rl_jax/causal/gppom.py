@@ -228,16 +228,21 @@ def _mlp(params: GPPOMParams, xy: jax.Array) -> jax.Array:
     return jax.nn.sigmoid(xy @ params.w1 + params.b1) @ params.w2 + params.b2
 
 
-def sq_dist(a: jax.Array, b: jax.Array, weights: jax.Array | None = None) -> jax.Array:
+def sq_dist(
+    a: jax.Array, b: jax.Array, weights: jax.Array | None = None, gram: bool = False
+) -> jax.Array:
     """sum_d w_d (a_id - b_jd)^2: [n, d], [m, d] -> [n, m].
 
     Built from 2-D [n, m] terms, one per input dimension (d is small here): a [n, m, d]
     broadcast has a size-d minor axis, which XLA:CPU reduces without vectorising (about 50x
-    slower at n = 1000, d = 1). Many dimensions fall back to the Gram-matrix identity.
+    slower at n = 1000, d = 1). Many dimensions, or ``gram``, use the Gram-matrix identity
+    |a|^2 + |b|^2 - 2 a b^T (clipped at 0) instead: one matmul, whose reverse-mode gradient
+    is matmuls too (1.7x faster than the 2-D terms' in the agent GP's n x M kernels at
+    n = 1000, M = 32, dx = 3); it rounds a self-distance to about eps |a|^2, not exactly 0.
     """
     d = a.shape[1]
     w = jnp.ones((d,), a.dtype) if weights is None else weights
-    if d <= 16:
+    if d <= 16 and not gram:
         out = jnp.zeros((a.shape[0], b.shape[0]), a.dtype)
         for k in range(d):
             diff = a[:, k, None] - b[None, :, k]
