@@ -168,7 +168,7 @@ class TrainConfig:
     rebuild_samples: int | None = _setting(
         None,
         "c3rl/sysid: recent transitions per agent per rebuild (None: the mechanism method's, "
-        "50 for agent_gp, 20 for anm_mm and sysid)",
+        "agent_gp 50, or 100 above 4 obs + action columns; 20 for anm_mm and sysid)",
         group="method",
     )
     rebuild_window: int | None = _setting(
@@ -258,7 +258,10 @@ class TrainConfig:
         config = dataclasses.replace(self, **fills)
         config = dataclasses.replace(config, hidden=tuple(config.hidden))
         if config.rebuild_samples is None and config.mechanism in mechanism_names():
-            samples = get_mechanism(config.mechanism).default_samples
+            env = task.make_env(config.reward)
+            params = env.default_params
+            dx = env.observation_space(params).shape[0] + env.action_space(params).shape[0]
+            samples = get_mechanism(config.mechanism).default_samples(dx)
             config = dataclasses.replace(config, rebuild_samples=samples)
         config.validate()
         return config

@@ -64,6 +64,22 @@ def test_mechanism_defaults_by_sharing_mode_and_is_validated():
         TrainConfig(sharing="sysid", mechanism="anm_mm").resolved()
 
 
+@pytest.mark.parametrize(
+    "task, mechanism, samples",
+    [
+        ("ar", "agent_gp", 50),  # 2 obs + 1 action columns
+        ("pendulum", "agent_gp", 50),  # 3 + 1
+        ("cartpole_swingup", "agent_gp", 100),  # 5 + 1
+        ("cartpole_swingup", "anm_mm", 20),
+    ],
+)
+def test_rebuild_samples_default_to_the_method_rule_for_the_task_inputs(task, mechanism, samples):
+    config = TrainConfig(task=task, sharing="c3rl", mechanism=mechanism).resolved()
+    assert config.rebuild_samples == samples
+    mine = TrainConfig(task=task, sharing="c3rl", mechanism=mechanism, rebuild_samples=7)
+    assert mine.resolved().rebuild_samples == 7
+
+
 def test_configs_saved_before_the_mechanism_choice_load_as_anm_mm():
     saved = dataclasses.asdict(TrainConfig(sharing="c3rl"))
     del saved["mechanism"]

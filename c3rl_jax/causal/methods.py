@@ -81,15 +81,16 @@ CompileFn = Callable[[int, int, int, int, Any], None]
 class MechanismMethod:
     """name: registry key; fit: see `FitFn`; load_encoder: arrays -> Encoder (inverse of
     `Encoder.arrays`); criterion: how the mixture step chooses the number of mechanisms
-    (`clustering.CRITERIA`); default_samples: transitions per agent per fit unless the user
-    sets `rebuild_samples`; description: one line for help texts; compile: see `CompileFn`,
-    or None (the first rebuild compiles)."""
+    (`clustering.CRITERIA`); default_samples: dx (the fit's input columns, obs + action)
+    -> transitions per agent per fit unless the user sets `rebuild_samples`; description:
+    one line for help texts; compile: see `CompileFn`, or None (the first rebuild
+    compiles)."""
 
     name: str
     fit: FitFn
     load_encoder: Callable[[Arrays], Encoder]
     criterion: str = "bic"
-    default_samples: int = 20
+    default_samples: Callable[[int], int] = lambda dx: 20
     description: str = ""
     compile: CompileFn | None = None
 
@@ -178,6 +179,13 @@ def fit_agent_gp_method(x, y, agent_ids, n_agents, key, steps, carry) -> Mechani
     return MechanismFit(theta, np.arange(n_agents), AgentGPEncoder(fit), carry, skipped)
 
 
+def agent_gp_samples(dx: int) -> int:
+    """Transitions per agent of an `agent_gp` rebuild: 50 for at most 4 input columns (ar,
+    pendulum), else 100 (cart-pole: with 50 its warm rebuilds lost the groups at 9 of 80
+    later dense rebuilds and most sparse ones; docs/mechanisms.md)."""
+    return 50 if dx <= 4 else 100
+
+
 def compile_agent_gp_method(n_agents, samples, dx, dy, steps) -> None:
     compile_agent_gp(n_agents * samples, dx, dy, n_agents, _agent_gp_config(steps))
 
@@ -188,7 +196,7 @@ register_mechanism(
         fit_agent_gp_method,
         AgentGPEncoder.load,
         criterion="silhouette",
-        default_samples=50,
+        default_samples=agent_gp_samples,
         compile=compile_agent_gp_method,
         description="one latent per agent, sparse GP with shared and agent-specific kernel parts",
     )
