@@ -108,15 +108,17 @@ def aggregate(runs: dict, threshold: float) -> dict:
         curves = np.array([r["curve"] for r in seeds])  # [S, E]
         reach = np.array([episodes_to_threshold(c, threshold) for c in curves])
         reach_of[method] = reach
+        one_program = seeds[0].get("one_program", True)
+        walls = np.array([r["wall_time_s"] for r in seeds])
         table[method] = {
             "episodes_to_threshold": interval(reach),
             "reached": f"{int(np.isfinite(reach).sum())}/{len(reach)}",
             "final_return": interval(curves[:, -10:].mean(axis=1)),
             "auc": interval(curves.mean(axis=1)),
             # the one program of all seeds, or [mean, half-width] of one process per seed
-            "wall_time_s": seeds[0]["wall_time_s"]
-            if seeds[0].get("one_program", True)
-            else interval(np.array([r["wall_time_s"] for r in seeds])),
+            "wall_time_s": seeds[0]["wall_time_s"] if one_program else interval(walls),
+            "agent_steps": int(sum(r["agent_steps"] for r in seeds)),
+            "run_seconds": float(walls[0] if one_program else walls.sum()),
         }
     stability = {m: rebuild_stability(s) for m, s in runs.items() if s[0]["rebuilds"]}
     budget = len(runs["oracle"][0]["curve"])
@@ -173,6 +175,21 @@ def markdown(table: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def suite_throughput(table: dict) -> dict:
+    """Over every task in `table` (this invocation's and earlier ones'): the runs' seconds,
+    each run's own wall time as saved (compiles and rebuilds included, process start-up
+    not; an earlier suite's one process per seed counts each process), their agent-steps,
+    and agent-steps per second."""
+    rows = [row for task in table.values() for row in task["methods"].values()]
+    seconds = sum(row["run_seconds"] for row in rows)
+    steps = sum(row["agent_steps"] for row in rows)
+    return {
+        "suite_run_seconds": seconds,
+        "suite_agent_steps": steps,
+        "suite_agent_steps_per_s": steps / seconds if seconds else float("nan"),
+    }
+
+
 def merged_tables(path: Path, table: dict) -> dict:
     """The tables already in `path` (tasks run earlier) with this run's replacing theirs, in
     THRESHOLDS order, so that running one task at a time never drops the others."""
@@ -190,7 +207,7 @@ def main(quick: bool = False, seeds: int = 5, tasks: list[str] | None = None) ->
     out_root = RESULTS_DIR / ("compare_quick" if quick else "compare")
     out_root.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    table, agent_steps = {}, 0
+    table = {}
 
     for key in tasks:
         task, reward = key.rsplit("-", 1)
@@ -203,7 +220,6 @@ def main(quick: bool = False, seeds: int = 5, tasks: list[str] | None = None) ->
             "headroom": shares,
             "rebuilds": stability,
         }
-        agent_steps += sum(r["agent_steps"] for seeds_runs in runs.values() for r in seeds_runs)
         bands = {m: plotting.t_band(np.array([r["curve"] for r in s])) for m, s in runs.items()}
         band = "band: 95% t-interval over seeds"
         fig = plotting.curves_figure(bands, band, key, threshold, "mean return over agents")
@@ -211,15 +227,13 @@ def main(quick: bool = False, seeds: int = 5, tasks: list[str] | None = None) ->
         plot_c3rl(runs["c3rl"], key, out_root / f"{key}-c3rl.png")
         print(markdown({key: table[key]}), flush=True)
     table = merged_tables(out_root / "compare.json", table)
-    seconds = time.perf_counter() - start
     payload = {
         "environment": environment(),
         "quick": quick,
         "seeds": seeds,
-        "suite_seconds": seconds,
+        "invocation_seconds": time.perf_counter() - start,
         "tasks_run": tasks,
-        # over this invocation's tasks, compiles, rebuilds and loading of finished runs included
-        "suite_agent_steps_per_s": agent_steps / seconds,
+        **suite_throughput(table),
         "table": table,
     }
     (out_root / "compare.json").write_text(json.dumps(payload, indent=2))
