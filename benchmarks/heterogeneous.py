@@ -271,22 +271,47 @@ def sweep(key_name: str, only: list[str] | None = None, methods=METHODS) -> dict
     return done
 
 
+def earlier_row(key_name: str, saved: dict) -> dict | None:
+    """What `main` can keep for a chosen population: its row in an earlier main's
+    chosen.json (`saved`), else the naive methods' and the oracle's runs from the sweep that
+    chose it (c3rl left out: it is run with the current code). `evaluate` keeps them only if
+    their spec, threshold and episodes are the population's."""
+    if key_name in saved:
+        return saved[key_name]
+    path = OUT_DIR / f"sweep-{key_name}.json"
+    swept = json.loads(path.read_text())["candidates"].values() if path.exists() else []
+    entry = HETEROGENEOUS[key_name]
+    same = {"spec": entry["spec"], "threshold": entry["threshold"]}
+    same["episodes"] = entry.get("episodes", 100)
+    for row in swept:
+        if all(row[k] == v for k, v in same.items()):
+            return {
+                **row,
+                "methods": {m: row["methods"][m] for m in METHODS if m in row["methods"]},
+            }
+    return None
+
+
 def main(quick: bool = False) -> dict:
     """Run the chosen populations with c3rl beside the naive methods and the oracle; write
     benchmarks/results/heterogeneous/chosen.json (quick: one population, 6 episodes, to
-    benchmarks/results/heterogeneous_quick/)."""
+    benchmarks/results/heterogeneous_quick/). Runs kept from an earlier main or from the
+    sweeps are not redone (delete chosen.json to rerun c3rl)."""
     chosen = dict(list(HETEROGENEOUS.items())[:1]) if quick else HETEROGENEOUS
     out_dir = OUT_DIR.with_name("heterogeneous_quick") if quick else OUT_DIR
+    path = out_dir / "chosen.json"
+    saved = json.loads(path.read_text())["chosen"] if path.exists() else {}
     rows = {}
     for key_name, entry in chosen.items():
         task, reward = split(key_name)
+        done = earlier_row(key_name, saved)
         rows[key_name] = evaluate(
-            task, reward, entry, (*METHODS, "c3rl"), None, 6 if quick else None
+            task, reward, entry, (*METHODS, "c3rl"), done, 6 if quick else None
         )
         print(table({key_name: rows[key_name]}), flush=True)
         out_dir.mkdir(parents=True, exist_ok=True)
         payload = {"environment": environment(), "chosen": rows}
-        (out_dir / "chosen.json").write_text(json.dumps(payload, indent=2))
+        path.write_text(json.dumps(payload, indent=2))
     return rows
 
 

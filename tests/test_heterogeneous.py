@@ -1,8 +1,11 @@
 """The chosen heterogeneous populations are what benchmarks.heterogeneous says (no training)."""
 
+import json
+
 import numpy as np
 import pytest
 
+import benchmarks.heterogeneous as H
 from benchmarks.heterogeneous import (
     HETEROGENEOUS,
     METHODS,
@@ -79,3 +82,18 @@ def test_evaluate_keeps_an_earlier_sweeps_methods_and_adds_the_headroom():
     # a row of another threshold is not reused: with no method asked for, nothing is kept
     stale = _row(reach, entry["spec"], entry["threshold"] + 1, 100)
     assert evaluate(task, reward, entry, (), stale)["methods"] == {}
+
+
+def test_main_keeps_the_sweeps_naive_runs_but_not_their_c3rl(tmp_path, monkeypatch):
+    key = "cartpole_swingup-dense"
+    entry = HETEROGENEOUS[key]
+    reach = {m: [20.0, 22.0, 24.0] for m in (*METHODS, "c3rl")}
+    swept = _row(reach, entry["spec"], entry["threshold"], entry["episodes"])
+    other = _row(reach, entry["spec"], entry["threshold"], entry["episodes"] + 1)
+    candidates = {"other episodes": other, "the chosen one": swept}
+    (tmp_path / f"sweep-{key}.json").write_text(json.dumps({"candidates": candidates}))
+    monkeypatch.setattr(H, "OUT_DIR", tmp_path)
+    kept = H.earlier_row(key, {})
+    assert kept["episodes"] == entry["episodes"] and set(kept["methods"]) == set(METHODS)
+    assert H.earlier_row(key, {key: other}) is other  # an earlier main's row comes first
+    assert H.earlier_row("pendulum-dense", {}) is None  # no sweep file there
