@@ -241,7 +241,7 @@ class TrainConfig:
     def resolved(self) -> "TrainConfig":
         """Unset tunables filled from the task's defaults, then the package's; validated."""
         from c3rl_jax.causal.methods import get_mechanism, mechanism_names
-        from c3rl_jax.tasks import get_task
+        from c3rl_jax.tasks import env_dims, get_task
 
         check(isinstance(self.task, str), "task", self.task, "a task name")
         task = get_task(self.task)
@@ -258,9 +258,7 @@ class TrainConfig:
         config = dataclasses.replace(self, **fills)
         config = dataclasses.replace(config, hidden=tuple(config.hidden))
         if config.rebuild_samples is None and config.mechanism in mechanism_names():
-            env = task.make_env(config.reward)
-            params = env.default_params
-            dx = env.observation_space(params).shape[0] + env.action_space(params).shape[0]
+            dx = sum(env_dims(task.make_env(config.reward)))  # the fit's X: obs + action
             samples = get_mechanism(config.mechanism).default_samples(dx)
             config = dataclasses.replace(config, rebuild_samples=samples)
         config.validate()

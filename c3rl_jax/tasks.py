@@ -36,6 +36,12 @@ class Task:
     reward_range: Mapping[str, float] = field(default_factory=lambda: {"dense": 1.0, "sparse": 1.0})
 
 
+def env_dims(env) -> tuple[int, int]:
+    """(obs_dim, act_dim) of a gymnax environment with flat Box spaces."""
+    params = env.default_params
+    return env.observation_space(params).shape[0], env.action_space(params).shape[0]
+
+
 _TASKS: Registry[Task] = Registry("task")
 
 

@@ -36,7 +36,7 @@ from c3rl_jax.runtime.metrics import METRICS_FILE, MetricsLog, episode_rows
 from c3rl_jax.runtime.results import RESULT_FILES, Results, atomic_write
 from c3rl_jax.sharing import get_sharing
 from c3rl_jax.sharing.adaptive import MODEL_FILE, precompile, rebuild_sharing
-from c3rl_jax.tasks import get_task
+from c3rl_jax.tasks import env_dims, get_task
 
 PROFILED_CHUNKS = 3  # chunks traced by jax.profiler when config.profile_dir is set
 # What a run writes into its output folder (a new run refuses a folder holding any of them)
@@ -309,8 +309,7 @@ def _build(
     task = get_task(config.task)
     env = task.make_env(config.reward)
     n_agents, n_replicas = config.n_agents, config.seeds
-    obs_dim = env.observation_space(env.default_params).shape[0]
-    act_dim = env.action_space(env.default_params).shape[0]
+    obs_dim, act_dim = env_dims(env)
     learner = make_learner(
         config.learner, config.learner_config, obs_dim, act_dim, config.seed_sampling
     )
