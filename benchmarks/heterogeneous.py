@@ -192,6 +192,16 @@ def judge(reach: dict[str, np.ndarray], budget: int) -> dict:
     }
 
 
+def row_identity(task: str, reward: str, candidate: dict, episodes: int | None = None) -> dict:
+    """What makes two rows' runs the same: spec, threshold (default the task's) and episodes
+    (`episodes`, else the candidate's, else 100)."""
+    return {
+        "spec": candidate["spec"],
+        "threshold": candidate.get("threshold", THRESHOLDS[(task, reward)]),
+        "episodes": episodes or candidate.get("episodes", 100),
+    }
+
+
 def evaluate(
     task: str,
     reward: str,
@@ -204,11 +214,10 @@ def evaluate(
     row, whose methods are kept if it was run with the same spec, threshold and episodes (so
     adding c3rl to a swept candidate reruns nothing). With c3rl, the row has its headroom
     share (`analysis.comparison.headroom`)."""
-    spec = candidate["spec"]
-    threshold = candidate.get("threshold", THRESHOLDS[(task, reward)])
-    episodes = episodes or candidate.get("episodes", 100)
-    row = {"spec": spec, "threshold": threshold, "episodes": episodes, "methods": {}}
-    if done and all(done.get(k) == row[k] for k in ("spec", "threshold", "episodes")):
+    identity = row_identity(task, reward, candidate, episodes)
+    spec, threshold, episodes = identity["spec"], identity["threshold"], identity["episodes"]
+    row = {**identity, "methods": {}}
+    if done and all(done.get(k) == v for k, v in identity.items()):
         row["methods"] = dict(done["methods"])
     for method in methods:
         if method in row["methods"]:
@@ -280,9 +289,7 @@ def earlier_row(key_name: str, saved: dict) -> dict | None:
         return saved[key_name]
     path = OUT_DIR / f"sweep-{key_name}.json"
     swept = json.loads(path.read_text())["candidates"].values() if path.exists() else []
-    entry = HETEROGENEOUS[key_name]
-    same = {"spec": entry["spec"], "threshold": entry["threshold"]}
-    same["episodes"] = entry.get("episodes", 100)
+    same = row_identity(*split(key_name), HETEROGENEOUS[key_name])
     for row in swept:
         if all(row[k] == v for k, v in same.items()):
             return {
