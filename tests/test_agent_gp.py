@@ -276,6 +276,42 @@ def test_outlier_weights_rule():
     assert np.asarray(outlier_weights(y, 8.0, mask))[0] == 0
 
 
+def test_a_column_of_rare_events_is_left_out(data, fit):
+    x, y, ids = data
+    rare = np.zeros((len(y), 1))
+    rare[[5, 200]] = 1.0  # a sparse reward seen twice in 360 rows: its 5-95% range is zero
+    y2 = np.concatenate([y, rare], axis=1)
+    f64 = FAST.replace(precision="float64")  # float32 rounding differs with dy; float64: none
+    without = fit_agent_gp(x, y, ids, jax.random.key(0), f64)
+    assert (
+        _aligned_distance(fit_agent_gp(x, y2, ids, jax.random.key(0), f64).theta, without.theta)
+        < 1e-9
+    )
+    with_rare = fit_agent_gp(x, y2, ids, jax.random.key(0), FAST)
+    kernel = with_rare.kernel_params
+    assert float(kernel["amplitude"][-1]) == 1.0  # never fitted: the initial values
+    assert float(kernel["noise"][-1]) == pytest.approx(FAST.init_noise + FAST.noise_floor)
+    # a warm start whose noise for the column had fallen to the floor (while the column was
+    # all zero) starts the column afresh, as if its values had stayed at the initial ones
+    p = with_rare.params
+    shrunk = p._replace(
+        log_amp=p.log_amp.at[-1].set(-20.0), log_noise=p.log_noise.at[-1].set(-20.0)
+    )
+    warm = fit_agent_gp(x, y2, ids, jax.random.key(5), FAST, init=shrunk)
+    same = fit_agent_gp(x, y2, ids, jax.random.key(5), FAST, init=p)
+    np.testing.assert_array_equal(np.asarray(warm.theta), np.asarray(same.theta))
+    # encoding and prediction ignore it: the column's values do not move a new latent
+    x_new, y_new, _ = _group_data(seed=21, n_agents=1, groups=np.full(1, 1))
+    quiet = np.concatenate([y_new, np.zeros((len(y_new), 1))], axis=1)
+    loud = quiet.copy()
+    loud[:3, -1] = 1.0
+    np.testing.assert_allclose(
+        encode_agent_gp(with_rare, x_new, quiet), encode_agent_gp(with_rare, x_new, loud), atol=1e-6
+    )
+    mean, _ = predict_agent_gp(with_rare, x_new, np.asarray(with_rare.theta)[0])
+    np.testing.assert_allclose(np.asarray(mean)[:, -1], float(with_rare.y_mean[-1]), atol=1e-6)
+
+
 def test_encode_places_new_agent_in_its_group(fit):
     theta = np.asarray(fit.theta)[:, 0]
     centres = np.array([theta[GROUPS == g].mean() for g in range(3)])
