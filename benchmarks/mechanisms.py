@@ -6,10 +6,11 @@ Two kinds of data, both the transitions a c3rl rebuild sees (`adaptive.recent_tr
 - random: the training loop's warm-up, uniform random actions per agent for the task's
   warmup_steps (whole episodes: 1000 steps on every default task), 50 transitions per agent
   drawn among them (the data of a run's first rebuild);
-- rebuild: the data of the real rebuilds of a c3rl run (agent_gp, the default) at episodes 10
-  and 20, recorded through a registered wrapper of the agent_gp method. agent_gp's figure is
+- rebuild: the data of the real rebuilds of a c3rl run with the defaults (agent_gp, 100
+  transitions per agent on cart-pole and 50 on the others) at episodes 10 and 20, recorded
+  through a registered wrapper of the agent_gp method. agent_gp's figure is
   the run's own rebuild (warm-started from the one before, K by its silhouette rule); anm_mm
-  (on the first 20 of each agent's 50 transitions, its default) and sysid are fitted cold on
+  (on the first 20 of each agent's transitions, its default) and sysid are fitted cold on
   the same data.
 Every method's latents are clustered three ways: K = the true number of groups, K by BIC over
 1..6, K by the silhouette rule over 1..6 (`clustering.fit_gmm`). Populations: each task's
@@ -149,7 +150,6 @@ def rebuild_data(task: str, reward: str, pop, seed: int, episodes: int) -> tuple
         reward=reward,
         sharing="c3rl",
         mechanism="agent_gp_recorded",
-        rebuild_samples=PER_AGENT,
         n_agents=pop.n_agents,
         seed=seed,
         episodes=episodes,
