@@ -177,6 +177,13 @@ class TrainConfig:
         "(None: all its buffer holds; an environment does not change, so old data is evidence)",
         group="method",
     )
+    rebuild_warmup: bool = _setting(
+        True,
+        "c3rl/sysid: half of each rebuild's samples come from the warm-up's random-action "
+        "steps while the buffer holds them (with rebuild_window None; later policies' data "
+        "can stop telling the environments apart)",
+        group="method",
+    )
     mechanism: str | None = _setting(
         None,
         "c3rl: mechanism-inference method behind each rebuild of P: agent_gp, anm_mm (the "
@@ -236,6 +243,8 @@ class TrainConfig:
             fields = {**fields, "mechanism": "anm_mm"}  # saved before there was a choice
         if "rebuild_window" not in fields and fields.get("sharing") in ("c3rl", "sysid"):
             fields = {**fields, "rebuild_window": fields.get("rebuild_every", 5)}  # as then
+        if "rebuild_warmup" not in fields:
+            fields = {**fields, "rebuild_warmup": False}  # as then
         return cls.from_fields(fields)
 
     def resolved(self) -> "TrainConfig":
@@ -356,7 +365,7 @@ class TrainConfig:
             "None (all devices JAX sees) or a positive integer",
         )
         check(isinstance(self.distributed, bool), "distributed", self.distributed, "True or False")
-        for name in ("overwrite", "tensorboard", "track"):
+        for name in ("overwrite", "tensorboard", "track", "rebuild_warmup"):
             value = getattr(self, name)
             check(isinstance(value, bool), name, value, "True or False")
         check(

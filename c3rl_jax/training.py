@@ -588,6 +588,14 @@ def _chunk_length(config: TrainConfig, done: int) -> int:
     return n
 
 
+def _warmup_held(config: TrainConfig, steps: int, capacity: int) -> int:
+    """Steps at the start of the buffer that are the warm-up's random actions and that a
+    rebuild draws half its samples from: config.warmup_steps while `steps` (written per
+    agent so far) fit in the buffer, with `rebuild_warmup` and no `rebuild_window`; else 0."""
+    use = config.rebuild_warmup and config.rebuild_window is None and steps <= capacity
+    return config.warmup_steps if use else 0
+
+
 def _rebuild(run: _Run, program: _Program, r: int, episode_length: int) -> dict:
     """Refit run r's sharing matrix from its data (host side); P goes back in as an array.
     Returns the rebuild's record (also appended to run.rebuilds)."""
@@ -605,6 +613,7 @@ def _rebuild(run: _Run, program: _Program, r: int, episode_length: int) -> dict:
         window=buffer.capacity
         if config.rebuild_window is None
         else config.rebuild_window * episode_length,
+        warmup=_warmup_held(config, run.episodes_done * episode_length, buffer.capacity),
     )
     if rebuild is None:
         run.rebuilds.append({"episode": run.episodes_done, "failed": True})

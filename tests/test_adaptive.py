@@ -76,6 +76,26 @@ def test_recent_transitions_draws_distinct_recent_steps_of_every_agent():
     np.testing.assert_array_equal(x[5:, 0], steps + 100)  # the same slots for every agent
     np.testing.assert_array_equal(y[:, 0], 1.0)  # obs' - obs
     np.testing.assert_array_equal(y[:, 1], x[:, 0])  # reward
+    # half among the window's oldest steps (a warm-up of 10), half among the steps after them
+    x, _, _ = recent_transitions(buffer, m=6, window=30, key=jax.random.PRNGKey(1), oldest=10)
+    steps = x[:6, 0]
+    assert len(set(steps)) == 6 and np.sum(steps < 10) == 3
+    # too few steps after the warm-up for their half (2 < 3), or a warm-up shorter than its
+    # half: the whole window, as without one
+    for window, oldest in [(12, 10), (30, 2)]:
+        key = jax.random.PRNGKey(2)
+        got = recent_transitions(buffer, m=6, window=window, key=key, oldest=oldest)[0]
+        np.testing.assert_array_equal(got, recent_transitions(buffer, 6, window, key)[0])
+
+
+def test_the_warmup_counts_while_the_buffer_holds_it(tiny_config):
+    from c3rl_jax.training import _warmup_held
+
+    config = dataclasses.replace(tiny_config, sharing="c3rl").resolved()  # warm-up 100 steps
+    assert _warmup_held(config, 512, 512) == 100
+    assert _warmup_held(config, 513, 512) == 0  # overwritten
+    assert _warmup_held(dataclasses.replace(config, rebuild_window=2), 300, 512) == 0
+    assert _warmup_held(dataclasses.replace(config, rebuild_warmup=False), 300, 512) == 0
 
 
 def test_sysid_recovers_linear_mechanisms():
@@ -93,9 +113,11 @@ def test_sysid_recovers_linear_mechanisms():
     np.testing.assert_allclose(fit.encoder.encode(x[ids == 2], y[ids == 2])[0], theta[2], atol=1e-6)
 
 
-@pytest.mark.parametrize("window", [None, 1])
-def test_rebuild_samples_come_from_the_window(tiny_config, tmp_path, window):
-    """window None: anywhere in the buffer; 1: the last episode only (ar: 100 steps each)."""
+@pytest.mark.parametrize("window, episodes", [(None, 6), (1, 6), (None, 5)])
+def test_rebuild_samples_come_from_the_window(tiny_config, tmp_path, window, episodes):
+    """window None: anywhere in the buffer, half from the warm-up (the first 100 steps) while
+    the buffer holds it (5 episodes of ar's 100 steps in 512 slots), not after it wrapped (6);
+    1: the last episode only."""
     from c3rl_jax.training import load_run
 
     seen = []
@@ -107,12 +129,12 @@ def test_rebuild_samples_come_from_the_window(tiny_config, tmp_path, window):
 
     methods.register_mechanism(dataclasses.replace(base, name="sysid_recorded", fit=recording))
     config = dataclasses.replace(
-        adaptive_config(tiny_config, "c3rl"), task="ar", episodes=6, rebuild_every=6,
-        rebuild_window=window, mechanism="sysid_recorded", out_dir=str(tmp_path),
-        checkpoint_every=6, rebuild_samples=30,
+        adaptive_config(tiny_config, "c3rl"), task="ar", episodes=episodes,
+        rebuild_every=episodes, rebuild_window=window, mechanism="sysid_recorded",
+        out_dir=str(tmp_path), checkpoint_every=episodes, rebuild_samples=30,
     )  # fmt: skip
     train(config)
-    buffer = load_run(str(tmp_path)).state.buffer  # 512 slots, 600 steps written
+    buffer = load_run(str(tmp_path)).state.buffer  # 512 slots, 100 steps per episode
     ((x, ids),) = seen
     stored = np.concatenate([buffer.data.obs, buffer.data.action], axis=-1)  # [N, 512, d]
     ages = []
@@ -122,6 +144,8 @@ def test_rebuild_samples_come_from_the_window(tiny_config, tmp_path, window):
     ages = np.array(ages)
     if window == 1:
         assert ages.max() < 100
+    elif episodes == 5:  # slots 0-99, the warm-up, are ages 400-499
+        assert np.sum(ages >= 400) == len(ages) // 2 and ages.max() < 500  # 15 per agent
     else:
         assert ages.max() >= 100 and ages.max() < 512
 
@@ -174,7 +198,9 @@ def test_the_first_rebuild_finds_its_fit_compiled_by_the_precompile_thread(
             during = compiles(name), compiles("_distinct_ages")
     finally:
         jax.config.update("jax_log_compiles", False)
-    assert ahead == (1, 1) and called == 0  # the thread compiled both programs, ran neither
+    # the thread compiled the fit and the draws (the whole and its halves, some perhaps
+    # compiled by an earlier test), and ran none of them
+    assert ahead[0] == 1 and ahead[1] >= 1 and called == 0
     assert "labels" in results.extra["rebuilds"][0]  # the rebuild ran its fit
     assert during == (0, 0)  # and compiled neither
     assert fit_jit._cache_size() == size + 1  # one program

@@ -86,6 +86,15 @@ def test_configs_saved_before_the_mechanism_choice_load_as_anm_mm():
     assert TrainConfig.from_dict(saved).resolved().mechanism == "anm_mm"
 
 
+def test_configs_saved_before_rebuilds_drew_from_the_warmup_did_not():
+    saved = dataclasses.asdict(TrainConfig(sharing="c3rl"))
+    assert saved["rebuild_warmup"] is True  # the default now
+    del saved["rebuild_warmup"]
+    assert TrainConfig.from_dict(saved).rebuild_warmup is False
+    with pytest.raises(ConfigError, match="rebuild_warmup=1 is invalid"):
+        TrainConfig(sharing="c3rl", rebuild_warmup=1).resolved()
+
+
 def test_configs_saved_before_the_rebuild_window_keep_the_last_k_episodes():
     saved = dataclasses.asdict(TrainConfig(sharing="c3rl", rebuild_every=4))
     del saved["rebuild_window"]

@@ -1,7 +1,8 @@
 """Sharing rebuilt from data (the c3rl method; `sysid` is its least-squares ablation).
 
 Every `rebuild_every` episodes the host draws `rebuild_samples` transitions per agent at random
-among its last `rebuild_window` episodes (by default all its buffer holds), maps them to
+among its last `rebuild_window` episodes (by default all its buffer holds, half of them from
+the warm-up's random-action steps while it holds them: `rebuild_warmup`), maps them to
 mechanism latents with the configured mechanism-inference method (`causal.methods`: agent_gp,
 anm_mm, sysid), starting from what the previous rebuild of the run learned (its `carry`),
 clusters the latents with a Gaussian mixture whose components are relabelled to match the
@@ -59,12 +60,26 @@ def _distinct_ages(key: jax.Array, window, capacity: int, m: int) -> jax.Array:
     return jax.lax.top_k(scores, m)[1]
 
 
-def recent_transitions(buffer: ReplayBuffer, m: int, window: int, key: jax.Array):
+def recent_transitions(buffer: ReplayBuffer, m: int, window: int, key: jax.Array, oldest: int = 0):
     """m transitions per agent drawn without replacement from its last `window` steps, as
     X [N*m, obs+act] = (obs, action), Y [N*m, obs+1] = (obs' - obs, reward), agent ids [N*m].
-    (Random rather than the last m, which are m consecutive steps of one trajectory.)"""
+    (Random rather than the last m, which are m consecutive steps of one trajectory.)
+    oldest > 0: m // 2 of them among the window's oldest `oldest` steps (a run's warm-up), the
+    rest among the steps after those; all from the whole window while fewer steps than
+    either half needs are on either side."""
     window = max(m, min(window, int(np.min(to_host(buffer.fill)))))
-    ages = np.asarray(_distinct_ages(key, window, buffer.capacity, m))
+    old, rest = m // 2, m - m // 2
+    oldest = min(oldest, window)
+    if oldest >= old > 0 and window - oldest >= rest:
+        k_old, k_rest = jax.random.split(key)
+        ages = np.concatenate(
+            [
+                window - oldest + np.asarray(_distinct_ages(k_old, oldest, buffer.capacity, old)),
+                np.asarray(_distinct_ages(k_rest, window - oldest, buffer.capacity, rest)),
+            ]
+        )
+    else:
+        ages = np.asarray(_distinct_ages(key, window, buffer.capacity, m))
     slots = (int(buffer.ptr) - 1 - ages) % buffer.capacity
     data = to_host(jax.tree.map(lambda x: x[:, slots], buffer.data))  # [N, m, ...]
     n_agents = data.reward.shape[0]
@@ -84,7 +99,8 @@ def precompile(config, n_agents: int, obs_dim: int, act_dim: int, capacity: int)
 
     def compile_ahead() -> None:
         key = jax.ShapeDtypeStruct((2,), jnp.uint32)
-        _distinct_ages.lower(key, m, capacity, m).compile()
+        for size in {m, m // 2, m - m // 2} - {0}:  # the whole draw and its two halves
+            _distinct_ages.lower(key, size, capacity, size).compile()
         method = get_mechanism(config.mechanism)
         if method.compile is None:
             return
@@ -107,15 +123,17 @@ def rebuild_sharing(
     carry: dict,
     episode: int,
     window: int,
+    warmup: int = 0,
 ) -> Rebuild | None:
-    """A new P from `rebuild_samples` transitions per agent among its last `window` steps,
-    fitted with `config.mechanism` from `carry` (the previous rebuild's), or None (with a
-    warning) if the fit failed."""
+    """A new P from `rebuild_samples` transitions per agent among its last `window` steps
+    (half among the window's oldest `warmup` steps, if > 0: `recent_transitions`), fitted
+    with `config.mechanism` from `carry` (the previous rebuild's), or None (with a warning)
+    if the fit failed."""
     start = time.perf_counter()
     n_agents = previous_labels.shape[0]
     method = get_mechanism(config.mechanism)
     k_data, k_fit, k_gmm = jax.random.split(key, 3)
-    x, y, agent_ids = recent_transitions(buffer, config.rebuild_samples, window, k_data)
+    x, y, agent_ids = recent_transitions(buffer, config.rebuild_samples, window, k_data, warmup)
     try:
         fit = method.fit(x, y, agent_ids, n_agents, k_fit, config.rebuild_fit_steps, carry)
         if not np.all(np.isfinite(fit.theta)):
