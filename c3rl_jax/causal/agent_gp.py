@@ -465,13 +465,19 @@ def _used_columns(scale):
     return (scale > 0).astype(scale.dtype)
 
 
+def _initial_columns(dy: int, config: AgentGPConfig, dtype) -> tuple[jax.Array, jax.Array]:
+    """A fresh fit's per-column log amplitude and log noise, both [dy]."""
+    log_noise = jnp.full((dy,), jnp.log(jnp.asarray(config.init_noise, dtype)))
+    return jnp.zeros((dy,), dtype), log_noise
+
+
 def _reset_unused(params: AgentGPParams, used, config: AgentGPConfig) -> AgentGPParams:
     """params with the unused columns' amplitude and noise at their initial values, so a
     column that enters a later fit starts as in a fresh one."""
-    fresh_noise = jnp.log(jnp.asarray(config.init_noise, used.dtype))
+    log_amp, log_noise = _initial_columns(used.shape[0], config, used.dtype)
     return params._replace(
-        log_amp=jnp.where(used > 0, params.log_amp, 0.0),
-        log_noise=jnp.where(used > 0, params.log_noise, fresh_noise),
+        log_amp=jnp.where(used > 0, params.log_amp, log_amp),
+        log_noise=jnp.where(used > 0, params.log_noise, log_noise),
     )
 
 
@@ -499,14 +505,15 @@ def _init_params(
     p = weights / jnp.sum(weights)
     rows = jax.random.choice(k_rows, n, (M,), replace=True, p=p)  # any n, even n < M
     zt = theta[agent_ids[rows]] + config.init_z_theta_scale * jax.random.normal(k_zt, (M, d), dtype)
+    log_amp, log_noise = _initial_columns(dy, config, dtype)
     return AgentGPParams(
         theta=theta,
         Z=jnp.concatenate([xs[rows], zt], axis=1),
         log_ls0=jnp.zeros((dx,), dtype),
         log_ls1=jnp.zeros((dx,), dtype),
         rho=jnp.zeros((), dtype),
-        log_amp=jnp.zeros((dy,), dtype),
-        log_noise=jnp.full((dy,), jnp.log(jnp.asarray(config.init_noise, dtype))),
+        log_amp=log_amp,
+        log_noise=log_noise,
     )
 
 
