@@ -167,11 +167,14 @@ def markdown(table: dict) -> str:
                 f"{st['later_below']} of {st['later']} below 0.8, lowest {st['later_lowest']:.2f}"
             )
         for method, h in rows.get("headroom", {}).items():
-            lines.append(
-                f"\n{method}: {h['headroom']:.2f} of the oracle's headroom (95% "
-                f"{h['low']:.2f} to {h['high']:.2f}; the oracle is {h['oracle_gain']:.1f} "
-                f"episodes ahead of {h['naive']}; not reached counts as the episode budget)"
+            gain = f"the oracle is {h['oracle_gain']:.1f} episodes ahead of {h['naive']}"
+            share = (
+                f"{h['headroom']:.2f} of the oracle's headroom (95% {h['low']:.2f} to "
+                f"{h['high']:.2f}; {gain}"
+                if np.isfinite(h["headroom"])
+                else f"no headroom to capture ({gain}"
             )
+            lines.append(f"\n{method}: {share}; not reached counts as the episode budget)")
     return "\n".join(lines) + "\n"
 
 
