@@ -167,7 +167,8 @@ def markdown(table: dict) -> str:
                 f"{st['later_below']} of {st['later']} below 0.8, lowest {st['later_lowest']:.2f}"
             )
         for method, h in rows.get("headroom", {}).items():
-            gain = f"the oracle is {h['oracle_gain']:.1f} episodes ahead of {h['naive']}"
+            ahead = "ahead of" if h["oracle_gain"] >= 0 else "behind"
+            gain = f"the oracle is {abs(h['oracle_gain']):.1f} episodes {ahead} {h['naive']}"
             share = (
                 f"{h['headroom']:.2f} of the oracle's headroom (95% {h['low']:.2f} to "
                 f"{h['high']:.2f}; {gain}"

@@ -53,8 +53,7 @@ def test_headroom_line_says_when_the_oracle_gains_nothing(oracle_first):
     text = markdown({"t": {"threshold": 5.0, "methods": table, "headroom": shares}})
     if oracle_first == 3:
         assert "c3rl: 0.50 of the oracle's headroom" in text
+        assert "the oracle is 2.0 episodes ahead of individual" in text
     else:
-        assert (
-            "c3rl: no headroom to capture (the oracle is -1.0 episodes ahead of individual" in text
-        )
+        assert "c3rl: no headroom to capture (the oracle is 1.0 episodes behind individual" in text
         assert "nan of" not in text
