@@ -254,7 +254,11 @@ def table(rows: dict) -> str:
             met = row["criterion"]["met"] if method == "oracle" and "criterion" in row else ""
             if method == "c3rl" and "headroom" in row:
                 share = row["headroom"]
-                met = f"headroom {share['headroom']:.2f} ({share['low']:.2f}-{share['high']:.2f})"
+                met = (
+                    f"headroom {share['headroom']:.2f} ({share['low']:.2f}-{share['high']:.2f})"
+                    if np.isfinite(share["headroom"])
+                    else "no headroom (the oracle is no faster)"
+                )
             lines.append(
                 f"| {name} | {method} | {m:.1f} ± {h:.1f} | {r['reached']}/{SEEDS} | "
                 f"{f[0]:.1f} ± {f[1]:.1f} | {met} |"

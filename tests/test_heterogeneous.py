@@ -79,6 +79,11 @@ def test_evaluate_keeps_an_earlier_sweeps_methods_and_adds_the_headroom():
     # global's interval (40, 100, 44) is wide enough to overlap the oracle's: not met
     assert "headroom 0.80" in lines[-1] and lines[-2].endswith("| False |")
     assert row["criterion"]["non_overlapping"] is False
+    # an oracle no faster than the better naive method leaves no headroom: said, not "nan"
+    row["headroom"] = {**row["headroom"], "headroom": float("nan")}
+    assert (
+        table({"case": row}).splitlines()[-1].endswith("| no headroom (the oracle is no faster) |")
+    )
     # a row of another threshold is not reused: with no method asked for, nothing is kept
     stale = _row(reach, entry["spec"], entry["threshold"] + 1, 100)
     assert evaluate(task, reward, entry, (), stale)["methods"] == {}
