@@ -84,6 +84,8 @@ CANDIDATES: dict[str, dict[str, dict]] = {
         "wind +-3 10/10": spec([10, 10], w=[-3.0, 3.0]),
         "wind +-2 10/10": spec([10, 10], w=[-2.0, 2.0]),
         "wind +-3.5 10/10": spec([10, 10], w=[-3.5, 3.5]),
+        # heavier poles swing up more slowly (more pumps), so each agent's own data cover less
+        "wind +-3, mass 1.3 10/10": spec([10, 10], w=[-3.0, 3.0], m=[1.3, 1.3]),
     },
     "pendulum-sparse": {
         "wind +-3 10/10": spec([10, 10], w=[-3.0, 3.0]),
@@ -98,6 +100,9 @@ CANDIDATES: dict[str, dict[str, dict]] = {
             **_POLES,
             "threshold": 200.0,
         },
+    },
+    "cartpole_swingup-sparse": {
+        "short light strong vs long heavy weak 10/10": {**_POLES, "episodes": 100},
     },
 }
 
