@@ -3,6 +3,8 @@
 - scaling of the full training loop at N = 20, 1000 and 4096 agents (one critic and one actor
   update per agent-step, batch 64, 64-64 networks; `benchmarks.scaling`, each point in its own
   process), aggregate agent-steps/s and compile time;
+- the compute ceiling (`benchmarks.scaling.ceiling`): the update's FLOPs per agent and the
+  GFLOP/s of the update alone, of batched 64x64x64 products and of a 2048^2 product;
 - c3rl against oracle sharing on the default pendulum population (20 agents, 100 episodes):
   wall, run and compile time, the rebuilds' seconds; the target is c3rl at most 1.2x oracle;
 - a jax.profiler trace of the first chunks at N = 4096 (TensorBoard's profile plugin or
@@ -68,6 +70,8 @@ def main(out_dir: str, quick: bool = False) -> dict:
         row = scaling.run_point(n, 1, 2 if quick else 5)
         payload["scaling"].append(row)
         print(f"N={n}: {row['agent_steps_per_s']:,.0f} agent-steps/s", flush=True)
+    payload["ceiling"] = scaling.run_ceiling()
+    print(f"update alone, N=1000: {payload['ceiling']['update_gflops_n1000']:.0f} GFLOP/s")
     payload["c3rl_vs_oracle"] = c3rl_against_oracle(10 if quick else 100)
     print(f"c3rl / oracle wall: {payload['c3rl_vs_oracle']['wall_ratio_c3rl_over_oracle']:.2f}")
     payload["profile_dir"] = profile(out, agents[-1])
