@@ -111,7 +111,9 @@ class _Program:
 
     def set_sharing(self, r: int, sharing: np.ndarray, clusters: np.ndarray) -> None:
         """Replica r's P [N, N] and cluster labels [N] for the next chunks."""
-        sharing, clusters = jnp.asarray(sharing), jnp.asarray(clusters, jnp.int32)
+        # device_put: a jnp.asarray of host data compiles a program per shape
+        sharing = jax.device_put(np.asarray(sharing, np.float32))
+        clusters = jax.device_put(np.asarray(clusters, np.int32))
         if self.n_replicas is not None:
             sharing = self.inputs.sharing.at[r].set(sharing)
             clusters = self.inputs.clusters.at[r].set(clusters)
@@ -167,7 +169,6 @@ def train(
         config, runs, program, env, learner = _from_checkpoint(
             resume, lambda saved: _resumed_config(saved, config, resume)
         )
-    compile_cache.enable(config.compile_cache)
     _warn_if_nothing_learns(config, env.default_params.max_steps_in_episode)
     results = _loop(config, runs, program, env, learner, start)
     return results if config.seeds > 1 else results[0]
@@ -304,6 +305,7 @@ def _build(
 ):
     """A fresh run's (runs, program, env, learner): per run (replica) its population, P,
     agents and an empty replay buffer (or the initial ones)."""
+    compile_cache.enable(config.compile_cache)  # before the first program (the agents' init)
     if config.distributed:
         agent_mesh.start_distributed()
     task = get_task(config.task)
@@ -450,7 +452,7 @@ def _loop(config: TrainConfig, runs: list[_Run], program: _Program, env, learner
     next_rebuild = (done // config.rebuild_every + 1) * config.rebuild_every
     if get_sharing(config.sharing).rebuilt and next_rebuild <= config.episodes:
         dims = (learner.obs_dim, learner.act_dim)
-        precompiling = precompile(config, config.n_agents, *dims, config.buffer_size)
+        precompiling = precompile(config, program.of(0, program.state.buffer), *dims)
     with StopRequests() as stop:
         while done < config.episodes and stop.received is None:
             used = [run.sharing_matrices[-1] for run in runs]

@@ -756,7 +756,7 @@ def _check_data(X, Y, agent_ids, mask, n_agents):
 
 
 def _zero_params(N, M, dx, dy, d, dtype) -> AgentGPParams:
-    z = lambda *s: jnp.zeros(s, dtype)  # noqa: E731
+    z = lambda *s: np.zeros(s, dtype)  # noqa: E731  (host zeros: no program to compile)
     return AgentGPParams(
         theta=z(N, d),
         Z=z(M, dx + d),
@@ -788,7 +788,7 @@ def _check_init(init, template: AgentGPParams) -> AgentGPParams:
         )
         bad = int(np.sum(~np.isfinite(np.asarray(getattr(init, name)))))
         check(bad == 0, f"init.{name} non-finite entries", bad, "0")
-    return jax.tree_util.tree_map(lambda a, t: jnp.asarray(a, t.dtype), init, template)
+    return jax.tree_util.tree_map(lambda a, t: np.asarray(a, t.dtype), init, template)
 
 
 def fit_agent_gp(
@@ -827,14 +827,14 @@ def fit_agent_gp(
         template = _zero_params(N, M, dx, dy, config.d_theta, dtype)
         use_init = init is not None
         start = _check_init(init, template) if use_init else template
-        fit = _fit_jit(
-            jnp.asarray(X, dtype),
-            jnp.asarray(Y, dtype),
-            jnp.asarray(ids),
-            jnp.asarray(mask),
+        fit = _fit_jit(  # NumPy in: a jnp.asarray of host data compiles a program per shape
+            np.asarray(X, dtype),
+            np.asarray(Y, dtype),
+            ids,
+            mask,
             key,
             start,
-            jnp.asarray(use_init),
+            np.asarray(use_init),
             config,
         )
         fit = to_float32(jax.block_until_ready(fit))

@@ -171,7 +171,7 @@ def fit_agent_gp_method(x, y, agent_ids, n_agents, key, steps, carry) -> Mechani
     default 150, two restarts); later ones continue from the previous rebuild's parameters
     (`carry`) with one restart of at most 100 steps (`AgentGPConfig.warm_steps`)."""
     config = _agent_gp_config(steps)
-    init = AgentGPParams(**{k: jnp.asarray(v) for k, v in carry.items()}) if carry else None
+    init = AgentGPParams(**{k: np.asarray(v) for k, v in carry.items()}) if carry else None
     fit = fit_agent_gp(x, y, agent_ids, key, config, init=init, n_agents=n_agents)
     carry = {k: np.asarray(v) for k, v in fit.params._asdict().items()}
     skipped = int(np.sum(np.asarray(fit.n_skipped)))

@@ -34,12 +34,11 @@ def select(pred, on_true, on_false):
 
 
 def to_float32(tree):
-    """A fit's arrays as JAX arrays, the floating ones in float32."""
-    return jax.tree_util.tree_map(
-        lambda a: (
-            jnp.asarray(np.asarray(a, np.float32))
-            if jnp.issubdtype(jnp.asarray(a).dtype, jnp.floating)
-            else jnp.asarray(a)
-        ),
-        tree,
-    )
+    """A fit's arrays as JAX arrays, the floating ones in float32 (converted on the host and
+    put back with `jax.device_put`: a jnp.asarray of host data compiles a program per shape)."""
+
+    def one(a) -> jax.Array:
+        a = np.asarray(a)
+        return jax.device_put(a.astype(np.float32) if np.issubdtype(a.dtype, np.floating) else a)
+
+    return jax.tree_util.tree_map(one, tree)

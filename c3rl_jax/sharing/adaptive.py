@@ -20,6 +20,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import NamedSharding
 
 from c3rl_jax.causal import adjusted_rand_index, cluster_agents
 from c3rl_jax.causal.clustering import align_mixture
@@ -60,6 +61,21 @@ def _distinct_ages(key: jax.Array, window, capacity: int, m: int) -> jax.Array:
     return jax.lax.top_k(scores, m)[1]
 
 
+@jax.jit
+def _take_slots(data: Transition, slots: jax.Array) -> Transition:
+    """The buffer slots [m] of every agent: leaves [N, capacity, ...] -> [N, m, ...] (one
+    program, compiled ahead by `precompile`; indexing outside a jit compiles a gather per
+    leaf in every process, 0.4 s at a run's first rebuild)."""
+    return jax.tree.map(lambda x: x[:, slots], data)
+
+
+@jax.jit
+def _mixture_seed(key: jax.Array) -> jax.Array:
+    """[] int32 the mixture step's scikit-learn seed drawn from `key` (jitted so that
+    `precompile` can compile it ahead)."""
+    return jax.random.randint(key, (), 0, 2**31 - 1)
+
+
 def recent_transitions(buffer: ReplayBuffer, m: int, window: int, key: jax.Array, oldest: int = 0):
     """m transitions per agent drawn without replacement from its last `window` steps, as
     X [N*m, obs+act] = (obs, action), Y [N*m, obs+1] = (obs' - obs, reward), agent ids [N*m].
@@ -80,27 +96,40 @@ def recent_transitions(buffer: ReplayBuffer, m: int, window: int, key: jax.Array
         )
     else:
         ages = np.asarray(_distinct_ages(key, window, buffer.capacity, m))
-    slots = (int(buffer.ptr) - 1 - ages) % buffer.capacity
-    data = to_host(jax.tree.map(lambda x: x[:, slots], buffer.data))  # [N, m, ...]
+    slots = ((int(buffer.ptr) - 1 - ages) % buffer.capacity).astype(np.int32)
+    data = to_host(_take_slots(buffer.data, slots))  # [N, m, ...]
     n_agents = data.reward.shape[0]
     x, y = mechanism_data(data)
     agent_ids = np.repeat(np.arange(n_agents), m)
     return x.reshape(n_agents * m, -1), y.reshape(n_agents * m, -1), agent_ids
 
 
-def precompile(config, n_agents: int, obs_dim: int, act_dim: int, capacity: int):
-    """A started thread that compiles the rebuild's programs (the draw of sample ages, the
-    mechanism fit, if its method has a `compile`) for the rebuild's shapes while the first
-    chunks run, so that the first rebuild finds them compiled; join it before that rebuild.
+def _mesh_of(x: jax.Array) -> NamedSharding | None:
+    return x.sharding if isinstance(x.sharding, NamedSharding) else None
+
+
+def precompile(config, buffer: ReplayBuffer, obs_dim: int, act_dim: int):
+    """A started thread that compiles the rebuild's programs (the draw of sample ages and
+    of the slots at them from `buffer`, the mixture's seed, the mechanism fit, if its method
+    has a `compile`) for the rebuild's shapes while the first chunks run, so that the first
+    rebuild finds them compiled; join it before that rebuild.
     It only compiles, runs nothing: a fit run on stand-in data beside a chunk split over
     host devices once stalled one device's part of the chunk until XLA aborted the run (a
     collective's 40 s rendezvous timeout). A compile that fails leaves it to the rebuild."""
-    m = config.rebuild_samples
+    m, capacity = config.rebuild_samples, buffer.capacity
+    n_agents = buffer.data.reward.shape[0]
+    # the buffer's shapes and mesh shardings (one device: none, as the chunks' outputs have),
+    # read here: the chunks donate its arrays
+    data = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=_mesh_of(x)), buffer.data
+    )
 
     def compile_ahead() -> None:
         key = jax.ShapeDtypeStruct((2,), jnp.uint32)
         for size in {m, m // 2, m - m // 2} - {0}:  # the whole draw and its two halves
             _distinct_ages.lower(key, size, capacity, size).compile()
+        _take_slots.lower(data, jax.ShapeDtypeStruct((m,), jnp.int32)).compile()
+        _mixture_seed.lower(key).compile()
         method = get_mechanism(config.mechanism)
         if method.compile is None:
             return
@@ -138,7 +167,7 @@ def rebuild_sharing(
         fit = method.fit(x, y, agent_ids, n_agents, k_fit, config.rebuild_fit_steps, carry)
         if not np.all(np.isfinite(fit.theta)):
             raise FloatingPointError("non-finite theta")
-        seed = int(jax.random.randint(k_gmm, (), 0, 2**31 - 1))
+        seed = int(_mixture_seed(k_gmm))
         clusters = cluster_agents(
             fit.theta,
             fit.point_agents,
