@@ -35,7 +35,7 @@ from c3rl_jax.runtime.memory import check_fits, learner_bytes_per_agent, replay_
 from c3rl_jax.runtime.metrics import METRICS_FILE, MetricsLog, episode_rows
 from c3rl_jax.runtime.results import RESULT_FILES, Results, atomic_write
 from c3rl_jax.sharing import get_sharing
-from c3rl_jax.sharing.adaptive import MODEL_FILE, precompile, rebuild_sharing
+from c3rl_jax.sharing.adaptive import MODEL_FILE, precompile, rebuild_sharings
 from c3rl_jax.tasks import env_dims, get_task
 
 PROFILED_CHUNKS = 3  # chunks traced by jax.profiler when config.profile_dir is set
@@ -462,8 +462,8 @@ def _loop(config: TrainConfig, runs: list[_Run], program: _Program, env, learner
                 precompiling.join()
             steps_per_s = sum(s.returns.size for s in stats) * episode_length / seconds
             scales = [noise_scale(config.explore, e) for e in range(done, runs[0].episodes_done)]
-            for r, run in enumerate(runs):
-                rebuild = _rebuild(run, program, r, episode_length) if rebuilding else None
+            rebuilt = _rebuild(runs, program, episode_length) if rebuilding else [None] * len(runs)
+            for r, rebuild in enumerate(rebuilt):
                 logs[r].write(episode_rows(done, *stats[r], scales, used[r], steps_per_s, rebuild))
             bar.update(runs[0].episodes_done - done)
             done = runs[0].episodes_done
@@ -598,36 +598,37 @@ def _warmup_held(config: TrainConfig, steps: int, capacity: int) -> int:
     return config.warmup_steps if use else 0
 
 
-def _rebuild(run: _Run, program: _Program, r: int, episode_length: int) -> dict:
-    """Refit run r's sharing matrix from its data (host side); P goes back in as an array.
-    Returns the rebuild's record (also appended to run.rebuilds)."""
-    config = run.config
-    key = jax.random.fold_in(jax.random.PRNGKey(config.seed), run.episodes_done)
-    buffer = program.of(r, program.state.buffer)
-    rebuild = rebuild_sharing(
-        buffer,
-        config,
-        key,
-        run.groups,
-        np.asarray(agent_mesh.to_host(program.of(r, program.inputs.clusters))),
-        run.carry,
-        run.episodes_done,
-        window=buffer.capacity
-        if config.rebuild_window is None
-        else config.rebuild_window * episode_length,
-        warmup=_warmup_held(config, run.episodes_done * episode_length, buffer.capacity),
-    )
-    if rebuild is None:
-        run.rebuilds.append({"episode": run.episodes_done, "failed": True})
-        return run.rebuilds[-1]
-    run.rebuilds.append(rebuild.record)
-    run.carry = rebuild.carry
-    if config.out_dir is not None and jax.process_index() == 0:
-        Path(config.out_dir).mkdir(parents=True, exist_ok=True)
-        atomic_write(Path(config.out_dir) / MODEL_FILE, rebuild.model.save)
-    program.set_sharing(r, rebuild.sharing, rebuild.labels)
-    run.sharing_matrices = np.concatenate([run.sharing_matrices, rebuild.sharing[None]])
-    return rebuild.record
+def _rebuild(runs: list[_Run], program: _Program, episode_length: int) -> list[dict]:
+    """Refit every run's (replica's) sharing matrix from its data (host side, the fits
+    batched where the method can); the Ps go back in as arrays. Returns the rebuilds'
+    records (also appended to each run.rebuilds)."""
+    config = runs[0].config  # the replicas' differ only in seed and folder
+    episode = runs[0].episodes_done
+    capacity = program.of(0, program.state.buffer).capacity
+    inputs = []
+    for r, run in enumerate(runs):
+        key = jax.random.fold_in(jax.random.PRNGKey(run.config.seed), episode)
+        labels = np.asarray(agent_mesh.to_host(program.of(r, program.inputs.clusters)))
+        inputs.append((program.of(r, program.state.buffer), key, run.groups, labels, run.carry))
+    window = capacity if config.rebuild_window is None else config.rebuild_window * episode_length
+    warmup = _warmup_held(config, episode * episode_length, capacity)
+    records = []
+    for r, (run, rebuild) in enumerate(
+        zip(runs, rebuild_sharings(inputs, config, episode, window, warmup), strict=True)
+    ):
+        if rebuild is None:
+            run.rebuilds.append({"episode": episode, "failed": True})
+            records.append(run.rebuilds[-1])
+            continue
+        run.rebuilds.append(rebuild.record)
+        run.carry = rebuild.carry
+        if run.config.out_dir is not None and jax.process_index() == 0:
+            Path(run.config.out_dir).mkdir(parents=True, exist_ok=True)
+            atomic_write(Path(run.config.out_dir) / MODEL_FILE, rebuild.model.save)
+        program.set_sharing(r, rebuild.sharing, rebuild.labels)
+        run.sharing_matrices = np.concatenate([run.sharing_matrices, rebuild.sharing[None]])
+        records.append(rebuild.record)
+    return records
 
 
 def _interrupted_message(config: TrainConfig, run: _Run, signal_name: str) -> str:

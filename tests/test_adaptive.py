@@ -166,21 +166,26 @@ def test_rebuild_draws_are_distinct_uniform_and_compile_once_for_every_window():
 
 
 @pytest.mark.parametrize(
-    "mechanism, module, name, samples",
-    [("agent_gp", "agent_gp", "_fit_core", 7), ("anm_mm", "gppom", "fit_gppom_arrays", 9)],
+    "mechanism, module, program, name, samples, seeds",
+    [
+        ("agent_gp", "agent_gp", "_fit_jit", "_fit_core", 7, 1),
+        ("agent_gp", "agent_gp", "_fit_batch_jit", "_fit_core", 11, 2),  # the replicas' batch
+        ("anm_mm", "gppom", "_fit_jit", "fit_gppom_arrays", 9, 1),
+    ],
 )
 def test_the_first_rebuild_finds_its_fit_compiled_by_the_precompile_thread(
-    tiny_config, caplog, mechanism, module, name, samples
+    tiny_config, caplog, mechanism, module, program, name, samples, seeds
 ):
     import importlib
 
     from c3rl_jax.sharing.adaptive import precompile
 
-    fit_jit = importlib.import_module(f"c3rl_jax.causal.{module}")._fit_jit
-    # shapes no other test uses (7 or 9 samples per agent), so the compiles are this test's own
+    fit_jit = getattr(importlib.import_module(f"c3rl_jax.causal.{module}"), program)
+    # shapes no other test uses (7, 9 or 11 samples per agent), so the compiles are this
+    # test's own
     config = dataclasses.replace(
         tiny_config, sharing="c3rl", mechanism=mechanism, rebuild_every=1, rebuild_samples=samples,
-        rebuild_fit_steps=5, episodes=1,
+        rebuild_fit_steps=5, episodes=1, seeds=seeds,
     ).resolved()  # fmt: skip
 
     def compiles(fn):  # JAX's "Compiling jit(FN) ..." log lines so far
@@ -197,6 +202,7 @@ def test_the_first_rebuild_finds_its_fit_compiled_by_the_precompile_thread(
             called = fit_jit._cache_size() - size  # a call (not a compile) fills this cache
             caplog.clear()
             results = train(config)
+            results = results[0] if seeds > 1 else results
             during = [compiles(fn) for fn in (name, *drawing)]
     finally:
         jax.config.update("jax_log_compiles", False)

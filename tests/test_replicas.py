@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from c3rl_jax import TrainConfig, load_policy, train
+from c3rl_jax.causal import methods
 from c3rl_jax.cli import main
 from c3rl_jax.config import SHARING_MODES
 from c3rl_jax.errors import ConfigError
@@ -75,6 +76,31 @@ def test_no_replay_data_crosses_replicas(tiny_config):
     for a, b in zip(jax.tree.leaves(clean_critic), jax.tree.leaves(marked_critic), strict=True):
         np.testing.assert_array_equal(a[1], b[1])
         assert not np.array_equal(a[0], b[0])
+
+
+def test_a_rebuild_fits_every_replica_in_one_batch_or_else_one_by_one(tiny_config, monkeypatch):
+    """agent_gp's fit_many gets the replicas' data stacked, once per rebuild; if the batch
+    is refused, each replica is fitted alone and gets the same labels."""
+    agent_gp = methods.get_mechanism("agent_gp")
+    shapes = []
+
+    def counted(xs, *args):
+        shapes.append(xs.shape)
+        return agent_gp.fit_many(xs, *args)
+
+    def refused(xs, *args):
+        raise ValueError("no batch")
+
+    config = _config(tiny_config, "c3rl", seeds=2)  # 2 rebuilds, 8 samples of 3 agents each
+    runs = {}
+    for name, fit_many in (("batched", counted), ("alone", refused)):
+        method = dataclasses.replace(agent_gp, fit_many=fit_many)
+        monkeypatch.setitem(methods._MECHANISMS._entries, "agent_gp", method)
+        runs[name] = train(config)
+    assert [s[:2] for s in shapes] == [(2, 3 * 8)] * 2
+    for batched, alone in zip(runs["batched"], runs["alone"], strict=True):
+        labels = [[r["labels"] for r in run.extra["rebuilds"]] for run in (batched, alone)]
+        assert labels[0] == labels[1] and len(labels[0]) == 2
 
 
 def test_stacking_keeps_shared_scalars_once_and_gives_each_replica_back():

@@ -43,7 +43,6 @@ starts. Arrays in, arrays out: nothing here knows about reinforcement learning.
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any, NamedTuple
 
 import flax.struct
@@ -62,6 +61,7 @@ from c3rl_jax.causal.numerics import (
     precision_scope,
     select,
     to_float32,
+    warn_skipped,
 )
 from c3rl_jax.errors import check, check_int
 
@@ -75,6 +75,7 @@ __all__ = [
     "compile_agent_gp",
     "encode_agent_gp",
     "fit_agent_gp",
+    "fit_agent_gp_batch",
     "outlier_weights",
     "predict_agent_gp",
 ]
@@ -649,6 +650,7 @@ def _fit_core(X, Y, agent_ids, mask, key, init: AgentGPParams, use_init, config:
 
 
 _fit_jit = jax.jit(_fit_core)
+_fit_batch_jit = jax.jit(jax.vmap(_fit_core, in_axes=(0, 0, 0, 0, 0, 0, 0, None)))
 
 
 def _encode_core(fit: AgentGPFit, X, Y, key):
@@ -791,6 +793,27 @@ def _check_init(init, template: AgentGPParams) -> AgentGPParams:
     return jax.tree_util.tree_map(lambda a, t: np.asarray(a, t.dtype), init, template)
 
 
+def _inputs(X, Y, agent_ids, mask, n_agents, init, config: AgentGPConfig):
+    """One fit's checked inputs as host arrays in the fit's dtype, (X [n, dx], Y [n, dy],
+    ids [n], mask [n], start params, use_init []), and the config with its inducing points."""
+    X, Y, ids, mask, N = _check_data(X, Y, agent_ids, mask, n_agents)
+    n_used = int(mask.sum())
+    check(n_used >= 2, "n (unmasked rows)", n_used, "at least 2")
+    dx, dy = X.shape[1], Y.shape[1]
+    config = config.replace(n_inducing=config.inducing_for(dx))
+    dtype = precision_dtype(config.precision)
+    template = _zero_params(N, config.n_inducing, dx, dy, config.d_theta, dtype)
+    start = template if init is None else _check_init(init, template)
+    # NumPy in: a jnp.asarray of host data compiles a program per shape
+    arrays = (np.asarray(X, dtype), np.asarray(Y, dtype), ids, mask, start)
+    return (*arrays, np.asarray(init is not None)), config
+
+
+def _warn_skipped(fit: AgentGPFit, config: AgentGPConfig) -> None:
+    settings = f"precision={config.precision}, noise_floor={config.noise_floor}"
+    warn_skipped(fit.n_skipped, "agent GP", f"{settings}, jitter={config.jitter}")
+
+
 def fit_agent_gp(
     X: Any,
     Y: Any,
@@ -815,59 +838,103 @@ def fit_agent_gp(
     (RuntimeWarning) if steps were skipped for a non-finite loss or gradient.
     """
     config = (config or AgentGPConfig()).validate()
-    X, Y, ids, mask, N = _check_data(X, Y, agent_ids, mask, n_agents)
-    n, dx = X.shape
-    dy = Y.shape[1]
-    M = config.inducing_for(dx)
-    config = config.replace(n_inducing=M)
-    n_used = int(mask.sum())
-    check(n_used >= 2, "n (unmasked rows)", n_used, "at least 2")
+    (X, Y, ids, mask, start, use_init), config = _inputs(
+        X, Y, agent_ids, mask, n_agents, init, config
+    )
     with precision_scope(config.precision), single_thread_blas():
-        dtype = precision_dtype(config.precision)
-        template = _zero_params(N, M, dx, dy, config.d_theta, dtype)
-        use_init = init is not None
-        start = _check_init(init, template) if use_init else template
-        fit = _fit_jit(  # NumPy in: a jnp.asarray of host data compiles a program per shape
-            np.asarray(X, dtype),
-            np.asarray(Y, dtype),
-            ids,
-            mask,
-            key,
-            start,
-            np.asarray(use_init),
-            config,
-        )
+        fit = _fit_jit(X, Y, ids, mask, key, start, use_init, config)
         fit = to_float32(jax.block_until_ready(fit))
-    skipped = int(np.sum(np.asarray(fit.n_skipped)))
-    if skipped:
-        warnings.warn(
-            f"agent GP: {skipped} optimiser step(s) had a non-finite loss or gradient and "
-            f"were skipped (precision={config.precision}, noise_floor={config.noise_floor}, "
-            f"jitter={config.jitter})",
-            RuntimeWarning,
-            stacklevel=2,
-        )
+    _warn_skipped(fit, config)
     return fit
 
 
-def compile_agent_gp(n: int, dx: int, dy: int, n_agents: int, config: AgentGPConfig | None = None):
-    """Compile ``fit_agent_gp``'s program for X [n, dx], Y [n, dy] and n_agents agents
-    without running it (cold and warm-started fits share the program): the first fit of
-    these shapes then finds it compiled. Runs nothing on a device, so it may run in a
-    thread beside a run's own programs."""
+def _raw_key(key) -> np.ndarray:
+    """A key's raw uint32 data [2] on the host (a typed key's `key_data`), to stack keys."""
+    if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        key = jax.random.key_data(key)
+    return np.asarray(key)
+
+
+def fit_agent_gp_batch(
+    Xs: Any,
+    Ys: Any,
+    agent_ids: Any,
+    keys: Any,
+    config: AgentGPConfig | None = None,
+    *,
+    inits: Any = None,
+    masks: Any = None,
+    n_agents: int | None = None,
+) -> list[AgentGPFit]:
+    """R independent fits in one vmapped program: run r is ``fit_agent_gp(Xs[r], Ys[r],
+    agent_ids[r], keys[r], config, init=inits[r], mask=masks[r], n_agents=n_agents)`` up to
+    float rounding (XLA may order a batched sum differently). Every run needs the same shapes
+    (n, dx, dy, agents); inits and masks: R entries, each None or as for one fit (None: all
+    None). Returns the R fits."""
+    config = (config or AgentGPConfig()).validate()
+    R = len(Xs)
+    inits = [None] * R if inits is None else list(inits)
+    masks = [None] * R if masks is None else list(masks)
+    counts = {len(Ys), len(agent_ids), len(keys), len(inits), len(masks)}
+    check(
+        R >= 1 and counts == {R},
+        "runs",
+        f"{R} X, counts {sorted(counts)}",
+        "one X, Y, agent_ids, key (and init and mask, when given) per run, at least one run",
+    )
+    runs = [
+        _inputs(Xs[r], Ys[r], agent_ids[r], masks[r], n_agents, inits[r], config) for r in range(R)
+    ]
+    shapes = {tuple(np.shape(a) for a in jax.tree.leaves(args)) for args, _ in runs}
+    check(
+        len(shapes) == 1,
+        "runs' shapes",
+        f"{len(shapes)} different",
+        "the same n, dx, dy and number of agents in every run",
+    )
+    config = runs[0][1]
+    X, Y, ids, mask, start, use_init = jax.tree.map(lambda *a: np.stack(a), *[a for a, _ in runs])
+    keys = np.stack([_raw_key(k) for k in keys])
+    with precision_scope(config.precision), single_thread_blas():
+        batch = jax.block_until_ready(
+            _fit_batch_jit(X, Y, ids, mask, keys, start, use_init, config)
+        )
+    batch = jax.tree.map(np.asarray, batch)  # on the host: slicing there compiles nothing
+    fits = [to_float32(jax.tree.map(lambda a, r=r: a[r], batch)) for r in range(R)]
+    for fit in fits:
+        _warn_skipped(fit, config)
+    return fits
+
+
+def compile_agent_gp(
+    n: int, dx: int, dy: int, n_agents: int, config: AgentGPConfig | None = None, runs: int = 1
+):
+    """Compile ``fit_agent_gp``'s program for X [n, dx], Y [n, dy] and n_agents agents (runs
+    > 1: ``fit_agent_gp_batch``'s for that many runs) without running it (cold and
+    warm-started fits share the program): the first fit of these shapes then finds it
+    compiled. Runs nothing on a device, so it may run in a thread beside a run's own
+    programs."""
     config = (config or AgentGPConfig()).validate()
     config = config.replace(n_inducing=config.inducing_for(dx))
     with precision_scope(config.precision):
         dtype = precision_dtype(config.precision)
-        shaped = jax.ShapeDtypeStruct
+        lead = () if runs == 1 else (runs,)
+
+        def shaped(shape, dt):
+            return jax.ShapeDtypeStruct((*lead, *shape), dt)
+
         template = (n_agents, config.n_inducing, dx, dy, config.d_theta, dtype)
-        _fit_jit.lower(
+        start = jax.tree.map(
+            lambda a: shaped(a.shape, a.dtype), jax.eval_shape(lambda: _zero_params(*template))
+        )
+        program = _fit_jit if runs == 1 else _fit_batch_jit
+        program.lower(
             shaped((n, dx), dtype),
             shaped((n, dy), dtype),
             shaped((n,), jnp.int32),
             shaped((n,), jnp.bool_),
             shaped((2,), jnp.uint32),  # a key
-            jax.eval_shape(lambda: _zero_params(*template)),
+            start,
             shaped((), jnp.bool_),
             config,
         ).compile()

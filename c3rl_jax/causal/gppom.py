@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 from typing import Any, NamedTuple
 
 import flax.struct
@@ -54,6 +53,7 @@ from c3rl_jax.causal.numerics import (
     precision_scope,
     select,
     to_float32,
+    warn_skipped,
 )
 from c3rl_jax.errors import check, check_int
 
@@ -532,12 +532,6 @@ def fit_gppom_batch(X: Any, Y: Any, keys: jax.Array, config: GPPOMConfig | None 
 
 
 def _warn_skipped(fit: GPPOMFit, config: GPPOMConfig) -> None:
-    skipped = int(np.sum(np.asarray(fit.n_skipped)))
-    if skipped:
-        warnings.warn(
-            f"GPPOM: {skipped} optimiser step(s) had a non-finite loss or gradient and were "
-            f"skipped (precision={config.precision}, jitter={float(np.max(config.jitter))}); "
-            "a larger jitter or precision='float64' usually avoids this",
-            RuntimeWarning,
-            stacklevel=3,
-        )
+    settings = f"precision={config.precision}, jitter={float(np.max(config.jitter))}"
+    hint = "; a larger jitter or precision='float64' usually avoids this"
+    warn_skipped(fit.n_skipped, "GPPOM", settings, hint)

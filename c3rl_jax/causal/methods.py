@@ -31,6 +31,7 @@ from c3rl_jax.causal.agent_gp import (
     compile_agent_gp,
     encode_agent_gp,
     fit_agent_gp,
+    fit_agent_gp_batch,
 )
 from c3rl_jax.causal.gppom import GPPOMConfig, GPPOMFit, GPPOMParams, compile_gppom, fit_gppom
 from c3rl_jax.registry import Registry
@@ -71,10 +72,18 @@ class MechanismFit(NamedTuple):
 
 # fit(x, y, agent_ids, n_agents, key, steps, carry) -> MechanismFit; steps None = the default
 FitFn = Callable[[np.ndarray, np.ndarray, np.ndarray, int, jax.Array, Any, Arrays], MechanismFit]
-# compile(n_agents, samples_per_agent, dx, dy, steps): compile the fit's programs for data of
-# these shapes without running anything on a device (a run calls it in a thread while its
-# first chunks run, so the first rebuild finds them compiled)
-CompileFn = Callable[[int, int, int, int, Any], None]
+# fit_many(xs, ys, agent_ids, n_agents, keys, steps, carries) -> [MechanismFit] * R: the fits
+# of R runs' data of one shape at once (xs [R, n, dx], ys [R, n, dy], agent_ids [R, n], keys
+# [R, 2], carries R dicts), run r as fit would give it up to float rounding (a multi-seed
+# run's rebuilds: one batched program instead of R fits one after another)
+FitManyFn = Callable[
+    [np.ndarray, np.ndarray, np.ndarray, int, np.ndarray, Any, list], list[MechanismFit]
+]
+# compile(n_agents, samples_per_agent, dx, dy, steps, runs): compile the fit's programs for
+# data of these shapes (runs > 1: fit_many's for that many runs) without running anything on
+# a device (a run calls it in a thread while its first chunks run, so the first rebuild
+# finds them compiled)
+CompileFn = Callable[[int, int, int, int, Any, int], None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +93,7 @@ class MechanismMethod:
     (`clustering.CRITERIA`); default_samples: dx (the fit's input columns, obs + action)
     -> transitions per agent per fit unless the user sets `rebuild_samples`; description:
     one line for help texts; compile: see `CompileFn`, or None (the first rebuild
-    compiles)."""
+    compiles); fit_many: see `FitManyFn`, or None (one fit per run)."""
 
     name: str
     fit: FitFn
@@ -93,6 +102,7 @@ class MechanismMethod:
     default_samples: Callable[[int], int] = lambda dx: 20
     description: str = ""
     compile: CompileFn | None = None
+    fit_many: FitManyFn | None = None
 
 
 _MECHANISMS: Registry[MechanismMethod] = Registry("mechanism")
@@ -166,17 +176,33 @@ def _agent_gp_config(steps) -> AgentGPConfig:
     return config.replace(n_steps=int(steps), warm_steps=min(config.warm_steps, int(steps)))
 
 
+def _agent_gp_init(carry) -> AgentGPParams | None:
+    return AgentGPParams(**{k: np.asarray(v) for k, v in carry.items()}) if carry else None
+
+
+def _agent_gp_result(fit: AgentGPFit, n_agents: int) -> MechanismFit:
+    carry = {k: np.asarray(v) for k, v in fit.params._asdict().items()}
+    skipped = int(np.sum(np.asarray(fit.n_skipped)))
+    theta = np.asarray(fit.theta)
+    return MechanismFit(theta, np.arange(n_agents), AgentGPEncoder(fit), carry, skipped)
+
+
 def fit_agent_gp_method(x, y, agent_ids, n_agents, key, steps, carry) -> MechanismFit:
     """One latent per agent (`agent_gp`): the first rebuild fits afresh (`steps` Adam steps,
     default 150, two restarts); later ones continue from the previous rebuild's parameters
     (`carry`) with one restart of at most 100 steps (`AgentGPConfig.warm_steps`)."""
     config = _agent_gp_config(steps)
-    init = AgentGPParams(**{k: np.asarray(v) for k, v in carry.items()}) if carry else None
+    init = _agent_gp_init(carry)
     fit = fit_agent_gp(x, y, agent_ids, key, config, init=init, n_agents=n_agents)
-    carry = {k: np.asarray(v) for k, v in fit.params._asdict().items()}
-    skipped = int(np.sum(np.asarray(fit.n_skipped)))
-    theta = np.asarray(fit.theta)
-    return MechanismFit(theta, np.arange(n_agents), AgentGPEncoder(fit), carry, skipped)
+    return _agent_gp_result(fit, n_agents)
+
+
+def fit_agent_gp_many(xs, ys, agent_ids, n_agents, keys, steps, carries) -> list[MechanismFit]:
+    """`fit_agent_gp_method` for R runs at once (`fit_agent_gp_batch`)."""
+    inits = [_agent_gp_init(carry) for carry in carries]
+    config = _agent_gp_config(steps)
+    fits = fit_agent_gp_batch(xs, ys, agent_ids, keys, config, inits=inits, n_agents=n_agents)
+    return [_agent_gp_result(fit, n_agents) for fit in fits]
 
 
 def agent_gp_samples(dx: int) -> int:
@@ -186,8 +212,8 @@ def agent_gp_samples(dx: int) -> int:
     return 50 if dx <= 4 else 100
 
 
-def compile_agent_gp_method(n_agents, samples, dx, dy, steps) -> None:
-    compile_agent_gp(n_agents * samples, dx, dy, n_agents, _agent_gp_config(steps))
+def compile_agent_gp_method(n_agents, samples, dx, dy, steps, runs) -> None:
+    compile_agent_gp(n_agents * samples, dx, dy, n_agents, _agent_gp_config(steps), runs)
 
 
 register_mechanism(
@@ -198,6 +224,7 @@ register_mechanism(
         criterion="silhouette",
         default_samples=agent_gp_samples,
         compile=compile_agent_gp_method,
+        fit_many=fit_agent_gp_many,
         description="one latent per agent, sparse GP with shared and agent-specific kernel parts",
     )
 )
@@ -235,8 +262,8 @@ def fit_anm_mm(x, y, agent_ids, n_agents, key, steps, carry) -> MechanismFit:
     )
 
 
-def compile_anm_mm(n_agents, samples, dx, dy, steps) -> None:
-    compile_gppom(n_agents * samples, dx, dy, _gppom_config(steps))
+def compile_anm_mm(n_agents, samples, dx, dy, steps, runs) -> None:
+    compile_gppom(n_agents * samples, dx, dy, _gppom_config(steps))  # one program per run
 
 
 register_mechanism(

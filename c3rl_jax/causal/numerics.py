@@ -1,7 +1,8 @@
 """Numerical pieces the jitted fits share (agent_gp, GPPOM): precision scopes, guarded
-optimiser steps, float32 results."""
+optimiser steps, float32 results, the warning for skipped steps."""
 
 import contextlib
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -42,3 +43,16 @@ def to_float32(tree):
         return jax.device_put(a.astype(np.float32) if np.issubdtype(a.dtype, np.floating) else a)
 
     return jax.tree_util.tree_map(one, tree)
+
+
+def warn_skipped(n_skipped, model: str, settings: str, hint: str = "") -> None:
+    """A RuntimeWarning, from the fit's caller, when a fit skipped optimiser steps (n_skipped:
+    the counts, any shape): "{model}: N optimiser step(s) ... skipped ({settings}){hint}"."""
+    skipped = int(np.sum(np.asarray(n_skipped)))
+    if skipped:
+        warnings.warn(
+            f"{model}: {skipped} optimiser step(s) had a non-finite loss or gradient and were "
+            f"skipped ({settings}){hint}",
+            RuntimeWarning,
+            stacklevel=4,
+        )

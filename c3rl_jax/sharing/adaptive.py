@@ -133,8 +133,10 @@ def precompile(config, buffer: ReplayBuffer, obs_dim: int, act_dim: int):
         method = get_mechanism(config.mechanism)
         if method.compile is None:
             return
+        runs = config.seeds if method.fit_many is not None else 1  # as `rebuild_sharings` fits
+        dims = (obs_dim + act_dim, obs_dim + 1)
         try:  # nothing runs, so only a refused config (a ValueError) can stop it
-            method.compile(n_agents, m, obs_dim + act_dim, obs_dim + 1, config.rebuild_fit_steps)
+            method.compile(n_agents, m, *dims, config.rebuild_fit_steps, runs)
         except ValueError:
             pass
 
@@ -143,53 +145,87 @@ def precompile(config, buffer: ReplayBuffer, obs_dim: int, act_dim: int):
     return thread
 
 
-def rebuild_sharing(
-    buffer: ReplayBuffer,
-    config,
-    key: jax.Array,
-    groups,
-    previous_labels: np.ndarray,
-    carry: dict,
-    episode: int,
-    window: int,
-    warmup: int = 0,
-) -> Rebuild | None:
-    """A new P from `rebuild_samples` transitions per agent among its last `window` steps
-    (half among the window's oldest `warmup` steps, if > 0: `recent_transitions`), fitted
-    with `config.mechanism` from `carry` (the previous rebuild's), or None (with a warning)
-    if the fit failed."""
+def rebuild_sharings(runs, config, episode: int, window: int, warmup: int = 0) -> list:
+    """New Ps for the runs of one program (one run, or a multi-seed run's replicas: one config,
+    buffers of one shape); runs: a list of (buffer, key, groups, previous_labels, carry). Each
+    from `rebuild_samples` transitions per agent among its last `window` steps (half among
+    the window's oldest `warmup` steps, if > 0: `recent_transitions`), fitted with
+    `config.mechanism` from its carry (the previous rebuild's), the runs' fits in one batched
+    program where the method has a `fit_many`. Returns per run a Rebuild, or None (with a
+    warning) if its fit failed; a record's seconds: its mixture step plus an equal share of
+    the rest."""
     start = time.perf_counter()
-    n_agents = previous_labels.shape[0]
     method = get_mechanism(config.mechanism)
-    k_data, k_fit, k_gmm = jax.random.split(key, 3)
-    x, y, agent_ids = recent_transitions(buffer, config.rebuild_samples, window, k_data, warmup)
+    keys = [jax.random.split(key, 3) for _, key, *_ in runs]  # data, fit, mixture
+    data = [
+        recent_transitions(buffer, config.rebuild_samples, window, k[0], warmup)
+        for (buffer, *_), k in zip(runs, keys, strict=True)
+    ]
+    n_agents = runs[0][3].shape[0]
+    fits = _fits(method, data, n_agents, [k[1] for k in keys], config, [r[4] for r in runs])
+    shared = (time.perf_counter() - start) / len(runs)
+    rebuilds = []
+    for run, k, (x, y, agent_ids), fit in zip(runs, keys, data, fits, strict=True):
+        t0 = time.perf_counter()
+        rebuild = _clustered(fit, run[2], run[3], x, y, agent_ids, k[2], config, method, episode)
+        if rebuild is not None:
+            rebuild.record["seconds"] = shared + time.perf_counter() - t0
+        rebuilds.append(rebuild)
+    return rebuilds
+
+
+_FIT_ERRORS = (ValueError, FloatingPointError, np.linalg.LinAlgError)
+
+
+def _fits(method, data, n_agents: int, keys, config, carries) -> list:
+    """Each run's MechanismFit, or the error that stopped it: with `fit_many` all at once (if
+    the batch fails, run by run, so that one run's bad data fail only that run)."""
+    steps = config.rebuild_fit_steps
+    if method.fit_many is not None and len(data) > 1:
+        xs, ys, ids = (np.stack(part) for part in zip(*data, strict=True))
+        try:
+            return method.fit_many(xs, ys, ids, n_agents, np.stack(keys), steps, carries)
+        except _FIT_ERRORS:
+            pass
+    fits = []
+    for (x, y, agent_ids), key, carry in zip(data, keys, carries, strict=True):
+        try:
+            fits.append(method.fit(x, y, agent_ids, n_agents, key, steps, carry))
+        except _FIT_ERRORS as err:
+            fits.append(err)
+    return fits
+
+
+def _clustered(fit, groups, previous_labels, x, y, agent_ids, key, config, method, episode):
+    """The Rebuild of one run's fit (or None, with a warning, if it failed): the mixture over
+    its latents, aligned with the previous labels, and its record."""
     try:
-        fit = method.fit(x, y, agent_ids, n_agents, k_fit, config.rebuild_fit_steps, carry)
+        if isinstance(fit, Exception):
+            raise fit
         if not np.all(np.isfinite(fit.theta)):
             raise FloatingPointError("non-finite theta")
-        seed = int(_mixture_seed(k_gmm))
         clusters = cluster_agents(
             fit.theta,
             fit.point_agents,
-            n_agents,
+            previous_labels.shape[0],
             config.n_clusters,
             config.max_clusters,
-            seed,
+            int(_mixture_seed(key)),
             criterion=method.criterion,
             previous_k=len(np.unique(previous_labels)),  # the clusters the agents are in now
         )
-    except (ValueError, FloatingPointError, np.linalg.LinAlgError) as err:
+    except _FIT_ERRORS as err:
         warnings.warn(
             f"episode {episode}: {config.mechanism} rebuild failed ({err}); keeping the "
             "previous sharing matrix",
             RuntimeWarning,
-            stacklevel=2,
+            stacklevel=4,
         )
         return None
     clusters = align_mixture(clusters, previous_labels)
     record = {
         "episode": episode,
-        "seconds": time.perf_counter() - start,
+        "seconds": 0.0,
         "mechanism": config.mechanism,
         "n_clusters": clusters.n_components,
         "ari": adjusted_rand_index(groups, clusters.agent_labels),
