@@ -10,6 +10,7 @@ import dataclasses
 import json
 import shutil
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -35,7 +36,12 @@ from c3rl_jax.runtime.memory import check_fits, learner_bytes_per_agent, replay_
 from c3rl_jax.runtime.metrics import METRICS_FILE, MetricsLog, episode_rows
 from c3rl_jax.runtime.results import RESULT_FILES, Results, atomic_write
 from c3rl_jax.sharing import get_sharing
-from c3rl_jax.sharing.adaptive import MODEL_FILE, precompile, rebuild_sharings
+from c3rl_jax.sharing.adaptive import (
+    MODEL_FILE,
+    precompile_draws,
+    precompile_fit,
+    rebuild_sharings,
+)
 from c3rl_jax.tasks import env_dims, get_task
 
 PROFILED_CHUNKS = 3  # chunks traced by jax.profiler when config.profile_dir is set
@@ -149,6 +155,7 @@ def train(
     start = time.perf_counter()
     if resume is None:
         config = (config or TrainConfig()).resolved()
+        fit_compiling = _precompile_fit(config)  # from now: building the run takes seconds
         runs, program, env, learner = _build(
             config, population, sharing_matrix, initial_agents, initial_buffer
         )
@@ -159,6 +166,7 @@ def train(
         if config.seeds > 1 and config.out_dir is not None and jax.process_index() == 0:
             _write_replicas(config, runs)
     else:
+        fit_compiling = None  # the config is in the checkpoint: `_loop` starts it
         given = (population, sharing_matrix, initial_agents, initial_buffer)
         check(
             all(a is None for a in given),
@@ -170,7 +178,7 @@ def train(
             resume, lambda saved: _resumed_config(saved, config, resume)
         )
     _warn_if_nothing_learns(config, env.default_params.max_steps_in_episode)
-    results = _loop(config, runs, program, env, learner, start)
+    results = _loop(config, runs, program, env, learner, start, fit_compiling)
     return results if config.seeds > 1 else results[0]
 
 
@@ -435,9 +443,31 @@ def _initial(name: str, given, fresh):
     return jax.tree.map(jnp.array, given)  # a copy: the chunk donates (deletes) its input
 
 
-def _loop(config: TrainConfig, runs: list[_Run], program: _Program, env, learner, start: float):
+def _precompile_fit(config: TrainConfig) -> threading.Thread | None:
+    """The rebuild's fit compiling in the background from now, if the run will rebuild."""
+    if not _rebuild_ahead(config, 0):
+        return None
+    return precompile_fit(config, *env_dims(get_task(config.task).make_env(config.reward)))
+
+
+def _rebuild_ahead(config: TrainConfig, done: int) -> bool:
+    """Whether a rebuild is due after episode `done` and before the run ends."""
+    next_rebuild = (done // config.rebuild_every + 1) * config.rebuild_every
+    return get_sharing(config.sharing).rebuilt and next_rebuild <= config.episodes
+
+
+def _loop(
+    config: TrainConfig,
+    runs: list[_Run],
+    program: _Program,
+    env,
+    learner,
+    start: float,
+    fit_compiling: threading.Thread | None = None,
+):
     """Chunks until the run is done or stopped; after each, per run (replica): rebuild P
-    when due, metrics, checkpoint and results; progress. Returns the runs' Results."""
+    when due, metrics, checkpoint and results; progress. Returns the runs' Results.
+    fit_compiling: the rebuild's fit compiling since the run started (else started here)."""
     episode_length = env.default_params.max_steps_in_episode
     primary = jax.process_index() == 0  # the process that writes files
     chunks = _Chunks(config, env, learner)
@@ -448,18 +478,18 @@ def _loop(config: TrainConfig, runs: list[_Run], program: _Program, env, learner
         total=config.episodes, initial=done, unit="ep", disable=not config.progress, desc=desc
     )
     last_checkpoint = done
-    precompiling = None  # the rebuild's programs compile while the first chunks run
-    next_rebuild = (done // config.rebuild_every + 1) * config.rebuild_every
-    if get_sharing(config.sharing).rebuilt and next_rebuild <= config.episodes:
-        dims = (learner.obs_dim, learner.act_dim)
-        precompiling = precompile(config, program.of(0, program.state.buffer), *dims)
+    compiling = []  # the rebuild's programs compile while the first chunks run
+    if _rebuild_ahead(config, done):
+        fit = fit_compiling or precompile_fit(config, learner.obs_dim, learner.act_dim)
+        compiling = [fit, precompile_draws(config, program.of(0, program.state.buffer))]
     with StopRequests() as stop:
         while done < config.episodes and stop.received is None:
             used = [run.sharing_matrices[-1] for run in runs]
             stats, seconds = chunks.run(program, runs, _chunk_length(config, done))
             rebuilding = _rebuild_due(config, runs[0])
-            if rebuilding and precompiling is not None:
-                precompiling.join()
+            if rebuilding:
+                for thread in compiling:
+                    thread.join()
             steps_per_s = sum(s.returns.size for s in stats) * episode_length / seconds
             scales = [noise_scale(config.explore, e) for e in range(done, runs[0].episodes_done)]
             rebuilt = _rebuild(runs, program, episode_length) if rebuilding else [None] * len(runs)
@@ -479,8 +509,8 @@ def _loop(config: TrainConfig, runs: list[_Run], program: _Program, env, learner
                     results.save(run.config.out_dir)
             if due or finished:
                 last_checkpoint = done
-    if precompiling is not None:
-        precompiling.join()  # a stop before the first rebuild: no thread outlives the run
+    for thread in compiling:
+        thread.join()  # a stop before the first rebuild: no thread outlives the run
     bar.close()
     for log in logs:
         log.close()

@@ -178,7 +178,7 @@ def test_the_first_rebuild_finds_its_fit_compiled_by_the_precompile_thread(
 ):
     import importlib
 
-    from c3rl_jax.sharing.adaptive import precompile
+    from c3rl_jax.sharing.adaptive import precompile_draws, precompile_fit
 
     fit_jit = getattr(importlib.import_module(f"c3rl_jax.causal.{module}"), program)
     # shapes no other test uses (7, 9 or 11 samples per agent), so the compiles are this
@@ -197,7 +197,8 @@ def test_the_first_rebuild_finds_its_fit_compiled_by_the_precompile_thread(
     jax.config.update("jax_log_compiles", True)
     try:
         with caplog.at_level(logging.WARNING):
-            precompile(config, buffer, 3, 1).join()
+            precompile_fit(config, 3, 1).join()
+            precompile_draws(config, buffer).join()
             ahead = [compiles(fn) for fn in (name, *drawing)]
             called = fit_jit._cache_size() - size  # a call (not a compile) fills this cache
             caplog.clear()
@@ -212,3 +213,17 @@ def test_the_first_rebuild_finds_its_fit_compiled_by_the_precompile_thread(
     assert "labels" in results.extra["rebuilds"][0]  # the rebuild ran its fit
     assert during == [0] * 4, dict(zip((name, *drawing), during, strict=True))  # and compiled none
     assert fit_jit._cache_size() == size + 1  # one program
+
+
+@pytest.mark.parametrize("sharing, want", [("c3rl", ["fit", "build"]), ("oracle", ["build"])])
+def test_the_fit_starts_compiling_before_the_run_is_built(tiny_config, monkeypatch, sharing, want):
+    """A run that will rebuild starts its fit's compile first (building the agents takes
+    seconds; the first rebuild waits for that compile), and only such a run."""
+    from c3rl_jax import training
+
+    order = []
+    fit, build = training.precompile_fit, training._build
+    monkeypatch.setattr(training, "precompile_fit", lambda *a: order.append("fit") or fit(*a))
+    monkeypatch.setattr(training, "_build", lambda *a: order.append("build") or build(*a))
+    train(adaptive_config(tiny_config, sharing))
+    assert order == want

@@ -64,7 +64,7 @@ def _distinct_ages(key: jax.Array, window, capacity: int, m: int) -> jax.Array:
 @jax.jit
 def _take_slots(data: Transition, slots: jax.Array) -> Transition:
     """The buffer slots [m] of every agent: leaves [N, capacity, ...] -> [N, m, ...] (one
-    program, compiled ahead by `precompile`; indexing outside a jit compiles a gather per
+    program, compiled ahead by `precompile_draws`; indexing outside a jit compiles a gather per
     leaf in every process, 0.4 s at a run's first rebuild)."""
     return jax.tree.map(lambda x: x[:, slots], data)
 
@@ -72,7 +72,7 @@ def _take_slots(data: Transition, slots: jax.Array) -> Transition:
 @jax.jit
 def _mixture_seed(key: jax.Array) -> jax.Array:
     """[] int32 the mixture step's scikit-learn seed drawn from `key` (jitted so that
-    `precompile` can compile it ahead)."""
+    `precompile_draws` can compile it ahead)."""
     return jax.random.randint(key, (), 0, 2**31 - 1)
 
 
@@ -108,16 +108,41 @@ def _mesh_of(x: jax.Array) -> NamedSharding | None:
     return x.sharding if isinstance(x.sharding, NamedSharding) else None
 
 
-def precompile(config, buffer: ReplayBuffer, obs_dim: int, act_dim: int):
-    """A started thread that compiles the rebuild's programs (the draw of sample ages and
-    of the slots at them from `buffer`, the mixture's seed, the mechanism fit, if its method
-    has a `compile`) for the rebuild's shapes while the first chunks run, so that the first
-    rebuild finds them compiled; join it before that rebuild.
-    It only compiles, runs nothing: a fit run on stand-in data beside a chunk split over
-    host devices once stalled one device's part of the chunk until XLA aborted the run (a
-    collective's 40 s rendezvous timeout). A compile that fails leaves it to the rebuild."""
+def _in_background(compile_ahead, name: str) -> threading.Thread:
+    """compile_ahead() started in a daemon thread. Such a thread only compiles, runs nothing:
+    a fit run on stand-in data beside a chunk split over host devices once stalled one
+    device's part of the chunk until XLA aborted the run (a collective's 40 s rendezvous
+    timeout)."""
+    thread = threading.Thread(target=compile_ahead, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def precompile_fit(config, obs_dim: int, act_dim: int) -> threading.Thread:
+    """A started thread that compiles the rebuild's mechanism fit (if its method has a
+    `compile`; for the replicas' batch where it has a `fit_many`) for the rebuild's shapes,
+    from when a run starts, so that the first rebuild finds it compiled; join it before
+    that rebuild. A compile that fails leaves it to the rebuild."""
+    method = get_mechanism(config.mechanism)
+    runs = config.seeds if method.fit_many is not None else 1  # as `rebuild_sharings` fits
+    shapes = (config.n_agents, config.rebuild_samples, obs_dim + act_dim, obs_dim + 1)
+
+    def compile_ahead() -> None:
+        if method.compile is None:
+            return
+        try:  # nothing runs, so only a refused config (a ValueError) can stop it
+            method.compile(*shapes, config.rebuild_fit_steps, runs)
+        except ValueError:
+            pass
+
+    return _in_background(compile_ahead, "precompile-fit")
+
+
+def precompile_draws(config, buffer: ReplayBuffer) -> threading.Thread:
+    """A started thread that compiles the rebuild's draw of sample ages, the gather of the
+    slots at them from `buffer` and the mixture's seed, while the first chunks run; join it
+    before the first rebuild."""
     m, capacity = config.rebuild_samples, buffer.capacity
-    n_agents = buffer.data.reward.shape[0]
     # the buffer's shapes and mesh shardings (one device: none, as the chunks' outputs have),
     # read here: the chunks donate its arrays
     data = jax.tree.map(
@@ -130,19 +155,8 @@ def precompile(config, buffer: ReplayBuffer, obs_dim: int, act_dim: int):
             _distinct_ages.lower(key, size, capacity, size).compile()
         _take_slots.lower(data, jax.ShapeDtypeStruct((m,), jnp.int32)).compile()
         _mixture_seed.lower(key).compile()
-        method = get_mechanism(config.mechanism)
-        if method.compile is None:
-            return
-        runs = config.seeds if method.fit_many is not None else 1  # as `rebuild_sharings` fits
-        dims = (obs_dim + act_dim, obs_dim + 1)
-        try:  # nothing runs, so only a refused config (a ValueError) can stop it
-            method.compile(n_agents, m, *dims, config.rebuild_fit_steps, runs)
-        except ValueError:
-            pass
 
-    thread = threading.Thread(target=compile_ahead, name="precompile-rebuild", daemon=True)
-    thread.start()
-    return thread
+    return _in_background(compile_ahead, "precompile-draws")
 
 
 def rebuild_sharings(runs, config, episode: int, window: int, warmup: int = 0) -> list:
