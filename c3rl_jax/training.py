@@ -38,6 +38,7 @@ from c3rl_jax.runtime.results import RESULT_FILES, Results, atomic_write
 from c3rl_jax.sharing import get_sharing
 from c3rl_jax.sharing.adaptive import (
     MODEL_FILE,
+    RebuildInput,
     precompile_draws,
     precompile_fit,
     rebuild_sharings,
@@ -639,13 +640,13 @@ def _rebuild(runs: list[_Run], program: _Program, episode_length: int) -> list[d
     for r, run in enumerate(runs):
         key = jax.random.fold_in(jax.random.PRNGKey(run.config.seed), episode)
         labels = np.asarray(agent_mesh.to_host(program.of(r, program.inputs.clusters)))
-        inputs.append((program.of(r, program.state.buffer), key, run.groups, labels, run.carry))
+        buffer = program.of(r, program.state.buffer)
+        inputs.append(RebuildInput(buffer, key, run.groups, labels, run.carry))
     window = capacity if config.rebuild_window is None else config.rebuild_window * episode_length
     warmup = _warmup_held(config, episode * episode_length, capacity)
+    rebuilds = rebuild_sharings(inputs, config, episode, window, warmup)
     records = []
-    for r, (run, rebuild) in enumerate(
-        zip(runs, rebuild_sharings(inputs, config, episode, window, warmup), strict=True)
-    ):
+    for r, (run, rebuild) in enumerate(zip(runs, rebuilds, strict=True)):
         if rebuild is None:
             run.rebuilds.append({"episode": episode, "failed": True})
             records.append(run.rebuilds[-1])

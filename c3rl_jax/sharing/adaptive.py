@@ -43,6 +43,17 @@ class Rebuild(NamedTuple):
     carry: dict
 
 
+class RebuildInput(NamedTuple):
+    """What one run's rebuild starts from: its replay buffer, key, true groups [N] (for the
+    ARI only), current cluster labels [N] and the previous rebuild's carry."""
+
+    buffer: ReplayBuffer
+    key: jax.Array
+    groups: np.ndarray
+    labels: np.ndarray
+    carry: dict
+
+
 def mechanism_data(data: Transition) -> tuple[np.ndarray, np.ndarray]:
     """The mechanism's cause and effect of transitions with leaves [..., d]: X [..., obs+act] =
     (obs, action), Y [..., obs+1] = (obs' - obs, reward)."""
@@ -159,9 +170,11 @@ def precompile_draws(config, buffer: ReplayBuffer) -> threading.Thread:
     return _in_background(compile_ahead, "precompile-draws")
 
 
-def rebuild_sharings(runs, config, episode: int, window: int, warmup: int = 0) -> list:
+def rebuild_sharings(
+    runs: list[RebuildInput], config, episode: int, window: int, warmup: int = 0
+) -> list[Rebuild | None]:
     """New Ps for the runs of one program (one run, or a multi-seed run's replicas: one config,
-    buffers of one shape); runs: a list of (buffer, key, groups, previous_labels, carry). Each
+    buffers of one shape). Each
     from `rebuild_samples` transitions per agent among its last `window` steps (half among
     the window's oldest `warmup` steps, if > 0: `recent_transitions`), fitted with
     `config.mechanism` from its carry (the previous rebuild's), the runs' fits in one batched
@@ -170,18 +183,19 @@ def rebuild_sharings(runs, config, episode: int, window: int, warmup: int = 0) -
     the rest."""
     start = time.perf_counter()
     method = get_mechanism(config.mechanism)
-    keys = [jax.random.split(key, 3) for _, key, *_ in runs]  # data, fit, mixture
+    keys = [jax.random.split(run.key, 3) for run in runs]  # data, fit, mixture
     data = [
-        recent_transitions(buffer, config.rebuild_samples, window, k[0], warmup)
-        for (buffer, *_), k in zip(runs, keys, strict=True)
+        recent_transitions(run.buffer, config.rebuild_samples, window, k[0], warmup)
+        for run, k in zip(runs, keys, strict=True)
     ]
-    n_agents = runs[0][3].shape[0]
-    fits = _fits(method, data, n_agents, [k[1] for k in keys], config, [r[4] for r in runs])
+    n_agents = runs[0].labels.shape[0]
+    carries = [run.carry for run in runs]
+    fits = _fits(method, data, n_agents, [k[1] for k in keys], config, carries)
     shared = (time.perf_counter() - start) / len(runs)
     rebuilds = []
     for run, k, (x, y, agent_ids), fit in zip(runs, keys, data, fits, strict=True):
         t0 = time.perf_counter()
-        rebuild = _clustered(fit, run[2], run[3], x, y, agent_ids, k[2], config, method, episode)
+        rebuild = _clustered(fit, run, x, y, agent_ids, k[2], config, method, episode)
         if rebuild is not None:
             rebuild.record["seconds"] = shared + time.perf_counter() - t0
         rebuilds.append(rebuild)
@@ -210,9 +224,9 @@ def _fits(method, data, n_agents: int, keys, config, carries) -> list:
     return fits
 
 
-def _clustered(fit, groups, previous_labels, x, y, agent_ids, key, config, method, episode):
+def _clustered(fit, run: RebuildInput, x, y, agent_ids, key, config, method, episode):
     """The Rebuild of one run's fit (or None, with a warning, if it failed): the mixture over
-    its latents, aligned with the previous labels, and its record."""
+    its latents, aligned with the run's current labels, and its record."""
     try:
         if isinstance(fit, Exception):
             raise fit
@@ -221,12 +235,12 @@ def _clustered(fit, groups, previous_labels, x, y, agent_ids, key, config, metho
         clusters = cluster_agents(
             fit.theta,
             fit.point_agents,
-            previous_labels.shape[0],
+            run.labels.shape[0],
             config.n_clusters,
             config.max_clusters,
             int(_mixture_seed(key)),
             criterion=method.criterion,
-            previous_k=len(np.unique(previous_labels)),  # the clusters the agents are in now
+            previous_k=len(np.unique(run.labels)),  # the clusters the agents are in now
         )
     except _FIT_ERRORS as err:
         warnings.warn(
@@ -236,13 +250,13 @@ def _clustered(fit, groups, previous_labels, x, y, agent_ids, key, config, metho
             stacklevel=4,
         )
         return None
-    clusters = align_mixture(clusters, previous_labels)
+    clusters = align_mixture(clusters, run.labels)
     record = {
         "episode": episode,
         "seconds": 0.0,
         "mechanism": config.mechanism,
         "n_clusters": clusters.n_components,
-        "ari": adjusted_rand_index(groups, clusters.agent_labels),
+        "ari": adjusted_rand_index(run.groups, clusters.agent_labels),
         "labels": clusters.agent_labels.tolist(),
         "assignments": np.round(clusters.V, 6).tolist(),
         "skipped_steps": fit.n_skipped,
