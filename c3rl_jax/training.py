@@ -635,13 +635,13 @@ def _rebuild(runs: list[_Run], program: _Program, episode_length: int) -> list[d
     records (also appended to each run.rebuilds)."""
     config = runs[0].config  # the replicas' differ only in seed and folder
     episode = runs[0].episodes_done
-    capacity = program.of(0, program.state.buffer).capacity
     inputs = []
     for r, run in enumerate(runs):
         key = jax.random.fold_in(jax.random.PRNGKey(run.config.seed), episode)
         labels = np.asarray(agent_mesh.to_host(program.of(r, program.inputs.clusters)))
         buffer = program.of(r, program.state.buffer)
         inputs.append(RebuildInput(buffer, key, run.groups, labels, run.carry))
+    capacity = inputs[0].buffer.capacity
     window = capacity if config.rebuild_window is None else config.rebuild_window * episode_length
     warmup = _warmup_held(config, episode * episode_length, capacity)
     rebuilds = rebuild_sharings(inputs, config, episode, window, warmup)
